@@ -1,0 +1,39 @@
+/*
+ * Internal declarations shared between the library's subsystems (avc__
+ * prefix).  Not installed; never included by hosts.
+ */
+#ifndef AVC_INTERNAL_H
+#define AVC_INTERNAL_H
+
+#include <avatarcore/core.h>
+#include <avatarcore/loop.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define avc__unused(x) ((void) (x))
+#define avc__countof(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Is a loop the built-in one (for tests and diagnostics)? */
+int avc__loop_is_builtin(const avc_loop_t *loop);
+
+/* A growable byte buffer; data is always NUL-terminated. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} avc__buf_t;
+
+void avc__buf_init(avc__buf_t *b);
+void avc__buf_free(avc__buf_t *b);
+void avc__buf_reset(avc__buf_t *b);
+int avc__buf_append(avc__buf_t *b, const void *p, size_t n);
+int avc__buf_appends(avc__buf_t *b, const char *s);
+int avc__buf_printf(avc__buf_t *b, const char *fmt, ...) AVC_PRINTF(2, 3);
+/* Hand the storage to the caller (malloc'd, NUL-terminated), reset b. */
+char *avc__buf_steal(avc__buf_t *b, size_t *len);
+
+/* Is [p, p+n) valid UTF-8 (no overlongs, no surrogates)? */
+int avc__utf8_valid(const char *p, size_t n);
+
+#endif /* AVC_INTERNAL_H */
