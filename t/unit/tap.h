@@ -50,7 +50,7 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
     }                                                                       \
 } while (0)
 
-static void
+static __attribute__((unused)) void
 tap_diag(const char *fmt, ...)
 {
     va_list ap;

@@ -71,6 +71,8 @@ typedef struct {
     int (*offload)(void *host, void (*work)(void *arg),
                    void (*done)(void *arg, int status), void *arg);
     uint64_t (*now_ms)(void *host);
+    /* optional (may be NULL): the timer must not keep the host alive */
+    void (*timer_unref)(void *host, void *htimer);
 } avc_loop_host_t;
 
 /* A loop over host functions; the table is copied, host is borrowed. */
@@ -130,6 +132,11 @@ AVC_API avc_timer_t *avc_timer_new(avc_loop_t *loop, avc_timer_cb cb,
 AVC_API void avc_timer_start(avc_timer_t *timer, uint64_t ms);
 AVC_API void avc_timer_stop(avc_timer_t *timer);
 AVC_API int avc_timer_active(const avc_timer_t *timer);
+/*
+ * Mark a timer as housekeeping (a reconnect backoff, a cache sweep): it
+ * does not keep avc_loop_run() running, nor a host from shutting down.
+ */
+AVC_API void avc_timer_unref(avc_timer_t *timer);
 /* Disarm and free; safe from within its own callback; NULL is a no-op. */
 AVC_API void avc_timer_free(avc_timer_t *timer);
 

@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct avc_timer_s {
     uint64_t due;
     long heap_index;            /* -1 when disarmed */
     int armed;                  /* host loops */
+    int unref;
     void *htimer;               /* host handle */
 };
 
@@ -83,6 +85,7 @@ struct avc_loop_s {
     avc_work_t *done_head;
     avc_work_t *done_tail;
     unsigned pending_work;      /* loop thread only */
+    unsigned unref_armed;       /* armed timers that do not count */
 };
 
 int
@@ -107,7 +110,8 @@ avc_loop_new_host(const avc_loop_host_t *fns, void *host)
 {
     avc_loop_t *loop;
 
-    if (fns == NULL || fns->size < sizeof(avc_loop_host_t)
+    if (fns == NULL
+        || fns->size < offsetof(avc_loop_host_t, timer_unref)
         || !fns->io_add || !fns->io_mod || !fns->io_del || !fns->timer_new
         || !fns->timer_start || !fns->timer_stop || !fns->timer_free
         || !fns->post || !fns->offload || !fns->now_ms)
@@ -118,7 +122,8 @@ avc_loop_new_host(const avc_loop_host_t *fns, void *host)
     if (loop == NULL) {
         return NULL;
     }
-    memcpy(&loop->host, fns, sizeof(avc_loop_host_t));
+    memcpy(&loop->host, fns, fns->size < sizeof(avc_loop_host_t)
+                             ? fns->size : sizeof(avc_loop_host_t));
     loop->host_data = host;
     loop->epfd = -1;
     loop->wakefd = -1;
@@ -522,6 +527,9 @@ avc_heap_remove(avc_loop_t *loop, avc_timer_t *t)
     }
     loop->heap_len--;
     t->heap_index = -1;
+    if (t->unref) {
+        loop->unref_armed--;
+    }
     if (i < loop->heap_len) {
         avc_heap_down(loop, i);
         avc_heap_up(loop, i);
@@ -557,6 +565,9 @@ avc_timer_start(avc_timer_t *t, uint64_t ms)
     }
     loop->heap[loop->heap_len] = t;
     t->heap_index = (long) loop->heap_len++;
+    if (t->unref) {
+        loop->unref_armed++;
+    }
     avc_heap_up(loop, (size_t) t->heap_index);
 }
 
@@ -581,6 +592,28 @@ AVC_API int
 avc_timer_active(const avc_timer_t *t)
 {
     return t->loop->builtin ? t->heap_index >= 0 : t->armed;
+}
+
+AVC_API void
+avc_timer_unref(avc_timer_t *t)
+{
+    avc_loop_t *loop = t->loop;
+
+    if (t->unref) {
+        return;
+    }
+    t->unref = 1;
+    if (!loop->builtin) {
+        if (loop->host.size >= sizeof(avc_loop_host_t)
+            && loop->host.timer_unref)
+        {
+            loop->host.timer_unref(loop->host_data, t->htimer);
+        }
+        return;
+    }
+    if (t->heap_index >= 0) {
+        loop->unref_armed++;
+    }
 }
 
 AVC_API void
@@ -774,7 +807,7 @@ avc_loop_run(avc_loop_t *loop)
     }
     loop->stop = 0;
     while (!loop->stop) {
-        if (loop->active_ios == 0 && loop->heap_len == 0
+        if (loop->active_ios == 0 && loop->heap_len == loop->unref_armed
             && loop->calls_head == NULL && loop->pending_work == 0)
         {
             break;

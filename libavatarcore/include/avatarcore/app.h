@@ -1,0 +1,132 @@
+/*
+ * avatarcore/app.h - the application object and API operations.
+ *
+ * An application (avc_app_t) is the per-process state of Avatar Adam: the
+ * loop it runs on, the database pool, the HTTP client for providers, and
+ * the configuration.  A host (the nginx module, a tool, a test) makes one
+ * per loop.
+ *
+ * A call (avc_call_t) is one API request handed to an operation: the host
+ * fills in the method, the path, path parameters, query arguments, a few
+ * request headers and the body, then starts an operation (avc_op_*).  The
+ * operation completes asynchronously by calling the call's done callback
+ * once, after which the host reads the status, headers and body and frees
+ * the call.  Freeing a call before completion cancels the operation (the
+ * done callback is then never called), which is how a host propagates "the
+ * client went away".
+ *
+ * Error responses use one JSON shape everywhere (see avc_error_json).
+ */
+#ifndef AVATARCORE_APP_H
+#define AVATARCORE_APP_H
+
+#include <avatarcore/core.h>
+#include <avatarcore/loop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct avc_app_s avc_app_t;
+typedef struct avc_call_s avc_call_t;
+
+/*
+ * Configuration keys read by avc_app_new():
+ *   database      libpq connection string (required)
+ *   db.pool       connections per process (default 4)
+ *   db.timeout    default query deadline in ms (default 10000)
+ *   secret        the token signing key (required, >= 16 bytes)
+ *   version       reported by GET /api/v1/ (default the library version)
+ * cfg is borrowed and must outlive the app.  On failure returns NULL and
+ * sets *err.
+ */
+AVC_API avc_app_t *avc_app_new(avc_loop_t *loop, const avc_config_t *cfg,
+                               int *err);
+
+/* Cancel every running call (no callbacks), close connections, free. */
+AVC_API void avc_app_free(avc_app_t *app);
+
+AVC_API avc_loop_t *avc_app_loop(avc_app_t *app);
+
+typedef void (*avc_call_done_cb)(avc_call_t *call, void *data);
+
+/* A new call; method and path are copied. */
+AVC_API avc_call_t *avc_call_new(avc_app_t *app, const char *method,
+                                 const char *path, avc_call_done_cb done,
+                                 void *data);
+
+/*
+ * Free a call.  If its operation is still running it is cancelled and the
+ * done callback is not called.  NULL is a no-op.
+ */
+AVC_API void avc_call_free(avc_call_t *call);
+
+/* Request side (all values copied). */
+AVC_API int avc_call_set_param(avc_call_t *call, const char *name,
+                               const char *value);
+/* Parse and add the arguments of a query string "a=1&b=x%20y". */
+AVC_API int avc_call_set_query(avc_call_t *call, const char *qs, size_t len);
+AVC_API int avc_call_set_header(avc_call_t *call, const char *name,
+                                const char *value);
+AVC_API int avc_call_set_body(avc_call_t *call, const void *body, size_t len);
+
+/* Borrowed request values; NULL when absent. */
+AVC_API const char *avc_call_param(const avc_call_t *call, const char *name);
+AVC_API const char *avc_call_header(const avc_call_t *call,
+                                    const char *name);
+
+/* Response side, valid after done (or after an operation returned). */
+AVC_API int avc_call_status(const avc_call_t *call);
+/* The body (borrowed), its length, and its media type. */
+AVC_API const char *avc_call_body(const avc_call_t *call, size_t *len);
+AVC_API const char *avc_call_content_type(const avc_call_t *call);
+/* Extra response headers: the i-th pair, or 0 past the end. */
+AVC_API int avc_call_resp_header(const avc_call_t *call, unsigned i,
+                                 const char **name, const char **value);
+
+/*
+ * An operation.  It is started with a filled call; it returns AVC_OK when
+ * it has completed or will complete through the done callback, or an error
+ * when it could not start (then done is not called and the host answers
+ * 500).  Operations never block.
+ */
+typedef int (*avc_op_t)(avc_call_t *call);
+
+/* GET /api/v1/ */
+AVC_API int avc_op_root(avc_call_t *call);
+/* GET /health: 200 healthy, 503 degraded when PostgreSQL is unreachable. */
+AVC_API int avc_op_health(avc_call_t *call);
+/* GET /metrics: Prometheus text format. */
+AVC_API int avc_op_metrics(avc_call_t *call);
+
+/*
+ * The error body of the API contract, as a new string:
+ *   {"error":{"message":..,"type":..,"path":..}}
+ * type follows status (401 AuthenticationError, 403 AuthorizationError,
+ * 404 NotFoundError, 405 MethodNotAllowed, 409 ConflictError,
+ * 413 PayloadTooLarge, 422 ValidationError, 429 RateLimitError,
+ * 502/504 UpstreamError, 503 ServiceUnavailable, 500
+ * InternalServerError, other 4xx BadRequest).  details_json, when not
+ * NULL, is a JSON array text inserted as "details".  Returns NULL only
+ * when out of memory.
+ */
+AVC_API char *avc_error_json(int status, const char *message,
+                             const char *path, const char *details_json);
+
+/*
+ * Check one provider setting, e.g. key "llm.provider" value "openai" or
+ * key "llm.key" value "env:OPENROUTER_API_KEY".  Returns NULL when valid
+ * (then *secret tells whether the value is a secret source to load), or a
+ * static reason.
+ */
+AVC_API const char *avc_setting_check(const char *key, const char *value,
+                                      int *secret);
+
+/* The "type" of an error status, as above. */
+AVC_API const char *avc_error_type(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AVATARCORE_APP_H */

@@ -1,0 +1,165 @@
+/*
+ * The table of provider settings a host may pass to the core, and their
+ * validation.  Hosts call avc_setting_check() at configuration time so
+ * that a bad value is refused before anything starts.
+ */
+#include "internal.h"
+
+#include <avatarcore/app.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    AVC_SET_TEXT,
+    AVC_SET_URL,
+    AVC_SET_SECRET,
+    AVC_SET_UINT,
+    AVC_SET_FLAG,
+    AVC_SET_PATH
+} avc_set_kind_t;
+
+typedef struct {
+    const char *concern;
+    const char *providers;      /* space-separated, first is the default */
+    const char *key;
+    avc_set_kind_t kind;
+} avc_setting_t;
+
+static const avc_setting_t avc_settings[] = {
+    { "llm", "offline openai", "base_url", AVC_SET_URL },
+    { "llm", NULL, "model", AVC_SET_TEXT },
+    { "llm", NULL, "fallback_models", AVC_SET_TEXT },
+    { "llm", NULL, "key", AVC_SET_SECRET },
+    { "llm", NULL, "max_tokens", AVC_SET_UINT },
+    { "llm", NULL, "timeout", AVC_SET_UINT },
+    { "embeddings", "local openai", "base_url", AVC_SET_URL },
+    { "embeddings", NULL, "model", AVC_SET_TEXT },
+    { "embeddings", NULL, "dimensions", AVC_SET_UINT },
+    { "embeddings", NULL, "key", AVC_SET_SECRET },
+    { "vector_store", "postgres pinecone", "host", AVC_SET_URL },
+    { "vector_store", NULL, "index", AVC_SET_TEXT },
+    { "vector_store", NULL, "key", AVC_SET_SECRET },
+    { "stt", "pocketsphinx openai", "base_url", AVC_SET_URL },
+    { "stt", NULL, "model", AVC_SET_TEXT },
+    { "stt", NULL, "key", AVC_SET_SECRET },
+    { "tts", "espeak elevenlabs", "base_url", AVC_SET_URL },
+    { "tts", NULL, "voice", AVC_SET_TEXT },
+    { "tts", NULL, "model", AVC_SET_TEXT },
+    { "tts", NULL, "key", AVC_SET_SECRET },
+    { "avatar", "builtin heygen", "base_url", AVC_SET_URL },
+    { "avatar", NULL, "avatar_id", AVC_SET_TEXT },
+    { "avatar", NULL, "sandbox", AVC_SET_FLAG },
+    { "avatar", NULL, "key", AVC_SET_SECRET },
+    { "mail", "outbox mailgun smtp", "dir", AVC_SET_PATH },
+    { "mail", NULL, "domain", AVC_SET_TEXT },
+    { "mail", NULL, "base_url", AVC_SET_URL },
+    { "mail", NULL, "key", AVC_SET_SECRET },
+    { "mail", NULL, "url", AVC_SET_URL },
+    { "mail", NULL, "user", AVC_SET_TEXT },
+    { "mail", NULL, "password", AVC_SET_SECRET },
+    { "mail", NULL, "from", AVC_SET_TEXT },
+    { "mail", NULL, "recipients", AVC_SET_TEXT },
+};
+
+static const char *
+avc_providers_of(const char *concern, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < avc__countof(avc_settings); i++) {
+        if (avc_settings[i].providers
+            && strlen(avc_settings[i].concern) == n
+            && strncmp(avc_settings[i].concern, concern, n) == 0)
+        {
+            return avc_settings[i].providers;
+        }
+    }
+    return NULL;
+}
+
+static int
+avc_word_in(const char *word, const char *list)
+{
+    size_t n = strlen(word);
+    const char *p = list;
+
+    while ((p = strstr(p, word)) != NULL) {
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) {
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+AVC_API const char *
+avc_setting_check(const char *key, const char *value, int *secret)
+{
+    const char *dot = strchr(key, '.'), *providers, *name;
+    size_t i, n;
+    char *end;
+    unsigned long v;
+
+    *secret = 0;
+    if (dot == NULL) {
+        return "unknown setting";
+    }
+    n = (size_t) (dot - key);
+    providers = avc_providers_of(key, n);
+    if (providers == NULL) {
+        return "unknown setting";
+    }
+    name = dot + 1;
+    if (strcmp(name, "provider") == 0) {
+        return avc_word_in(value, providers) ? NULL : "unknown provider";
+    }
+    for (i = 0; i < avc__countof(avc_settings); i++) {
+        const avc_setting_t *s = &avc_settings[i];
+
+        if (strlen(s->concern) != n || strncmp(s->concern, key, n) != 0
+            || strcmp(s->key, name) != 0)
+        {
+            continue;
+        }
+        if (*value == '\0') {
+            return "empty value";
+        }
+        switch (s->kind) {
+        case AVC_SET_URL:
+            if (strncmp(value, "http://", 7) != 0
+                && strncmp(value, "https://", 8) != 0
+                && strncmp(value, "smtp://", 7) != 0
+                && strncmp(value, "smtps://", 8) != 0)
+            {
+                return "not an http(s) or smtp(s) URL";
+            }
+            return NULL;
+        case AVC_SET_SECRET:
+            *secret = 1;
+            if (strncmp(value, "env:", 4) != 0
+                && strncmp(value, "file:", 5) != 0)
+            {
+                return "a secret is given as \"env:NAME\" or \"file:/path\","
+                       " never in the configuration text";
+            }
+            return NULL;
+        case AVC_SET_UINT:
+            v = strtoul(value, &end, 10);
+            if (*end != '\0' || v == 0 || v > 1000000000UL) {
+                return "not a positive integer";
+            }
+            return NULL;
+        case AVC_SET_FLAG:
+            if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+                return "not \"on\" or \"off\"";
+            }
+            return NULL;
+        case AVC_SET_PATH:
+            return value[0] == '/' ? NULL : "not an absolute path";
+        default:
+            return NULL;
+        }
+    }
+    return "unknown setting";
+}

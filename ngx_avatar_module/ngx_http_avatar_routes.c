@@ -1,0 +1,147 @@
+/*
+ * The one routing table: method and path pattern to a core operation.
+ * A pattern is matched segment by segment; "{name}" matches one non-empty
+ * segment and becomes a parameter of the call.  A path that matches no
+ * pattern is a 404; one that matches only with other methods is a 405.
+ */
+
+#include "ngx_http_avatar_module.h"
+
+
+#define NGX_HTTP_AVATAR_GET   (NGX_HTTP_GET|NGX_HTTP_HEAD)
+
+
+static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
+
+    { NGX_HTTP_AVATAR_GET, "/api/v1/", avc_op_root, 0 },
+    { NGX_HTTP_AVATAR_GET, "/health", avc_op_health, 0 },
+    { NGX_HTTP_AVATAR_GET, "/metrics", avc_op_metrics, 0 },
+
+    { 0, NULL, NULL, 0 }
+};
+
+
+/*
+ * Match path against pattern; on success fill params (names point into the
+ * pattern, values into the path).
+ */
+
+static ngx_int_t
+ngx_http_avatar_match(const char *pattern, ngx_str_t *path,
+    ngx_http_avatar_param_t *params, ngx_uint_t *nparams)
+{
+    u_char      *p, *last, *seg;
+    const char  *q, *name;
+    ngx_uint_t   n = 0;
+
+    p = path->data;
+    last = path->data + path->len;
+    q = pattern;
+
+    while (*q) {
+
+        if (*q != '{') {
+            if (p == last || *p != (u_char) *q) {
+                return NGX_DECLINED;
+            }
+
+            p++;
+            q++;
+            continue;
+        }
+
+        name = ++q;
+
+        while (*q && *q != '}') {
+            q++;
+        }
+
+        if (*q != '}' || n == NGX_HTTP_AVATAR_MAX_PARAMS) {
+            return NGX_DECLINED;
+        }
+
+        seg = p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        if (p == seg) {
+            return NGX_DECLINED;
+        }
+
+        params[n].name.data = (u_char *) name;
+        params[n].name.len = q - name;
+        params[n].value.data = seg;
+        params[n].value.len = p - seg;
+        n++;
+
+        q++;
+    }
+
+    if (p != last) {
+        return NGX_DECLINED;
+    }
+
+    *nparams = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_avatar_route_find(ngx_http_request_t *r,
+    ngx_http_avatar_route_t **route, ngx_http_avatar_param_t *params,
+    ngx_uint_t *nparams, ngx_uint_t *allowed)
+{
+    ngx_http_avatar_route_t  *rt;
+
+    *allowed = 0;
+
+    for (rt = ngx_http_avatar_routes; rt->pattern; rt++) {
+
+        if (ngx_http_avatar_match(rt->pattern, &r->uri, params, nparams)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (rt->methods & r->method) {
+            *route = rt;
+            return NGX_OK;
+        }
+
+        *allowed |= rt->methods;
+    }
+
+    return *allowed ? NGX_HTTP_NOT_ALLOWED : NGX_HTTP_NOT_FOUND;
+}
+
+
+size_t
+ngx_http_avatar_allow_header(ngx_uint_t methods, u_char *buf, size_t len)
+{
+    static const struct {
+        ngx_uint_t   method;
+        const char  *name;
+    } names[] = {
+        { NGX_HTTP_GET, "GET" },
+        { NGX_HTTP_HEAD, "HEAD" },
+        { NGX_HTTP_POST, "POST" },
+        { NGX_HTTP_PUT, "PUT" },
+        { NGX_HTTP_PATCH, "PATCH" },
+        { NGX_HTTP_DELETE, "DELETE" },
+    };
+
+    u_char      *p = buf, *last = buf + len;
+    ngx_uint_t   i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (methods & names[i].method) {
+            p = ngx_slprintf(p, last, "%s%s", p == buf ? "" : ", ",
+                             names[i].name);
+        }
+    }
+
+    return p - buf;
+}

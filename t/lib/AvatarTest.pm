@@ -1,0 +1,320 @@
+package AvatarTest;
+
+# The integration-test harness: each test file gets its own PostgreSQL
+# (tools/pg.sh, migrated by avatarctl) and writes its own nginx.conf for
+# Debian's /usr/sbin/nginx loading the module from the build directory.
+# When the test ends, nginx is stopped and its error log must hold no
+# [alert], [crit] or [emerg] line and no sanitizer report.
+#
+#   my $t = AvatarTest->new;                 # PostgreSQL + migrations
+#   $t->start_nginx(http => '...', server => '...');
+#   my $r = $t->get('/health');              # {status, headers, body, json}
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+use Test::More;
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+our $BUILD = $ENV{AVC_BUILD} || "$TOP/build";
+our $NGINX = $ENV{AVC_NGINX} || '/usr/sbin/nginx';
+
+my @live;
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp')
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub new {
+    my ($class, %opt) = @_;
+    my $self = bless { %opt }, $class;
+    $self->{dir} = tempdir('avatar-test-XXXXXX', TMPDIR => 1,
+                           CLEANUP => !$ENV{AVC_KEEP});
+    chmod 0755, $self->{dir};
+    $self->{secret} = 'test-secret-' . ('x' x 40);
+    push @live, $self;
+    $self->start_pg unless $opt{no_db};
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub port { $_[0]{port} }
+sub conninfo { $_[0]{conninfo} }
+
+sub run_cmd {
+    my ($self, @cmd) = @_;
+    my $out = `@{[ join ' ', map { quotemeta } @cmd ]} 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub start_pg {
+    my ($self) = @_;
+    $self->{pgport} ||= free_port();
+    my ($rc, $out) = $self->run_cmd('sh', "$TOP/tools/pg.sh", 'start',
+                                    "$self->{dir}/pg", $self->{pgport},
+                                    'avatar');
+    die "PostgreSQL did not start: $out" if $rc;
+    chomp($self->{conninfo} = (split /\n/, $out)[-1]);
+    unless ($self->{migrated}++) {
+        ($rc, $out) = $self->run_cmd("$BUILD/avatarctl", 'migrate',
+                                     '--database', $self->{conninfo},
+                                     '--dir', "$TOP/sql");
+        die "migrate failed: $out" if $rc;
+    }
+    return $self;
+}
+
+sub stop_pg {
+    my ($self) = @_;
+    $self->run_cmd('sh', "$TOP/tools/pg.sh", 'stop', "$self->{dir}/pg");
+}
+
+# psql as the superuser on the test database; returns the output
+sub psql {
+    my ($self, $sql) = @_;
+    my @cmd = ('/usr/lib/postgresql/15/bin/psql', '-X', '-q', '-tA',
+               '-h', "$self->{dir}/pg/run", '-p', $self->{pgport},
+               '-U', 'postgres', '-d', 'avatar', '-v', 'ON_ERROR_STOP=1',
+               '-c', $sql);
+    unshift @cmd, 'runuser', '-u', 'postgres', '--' if $> == 0;
+    my ($rc, $out) = $self->run_cmd(@cmd);
+    die "psql failed: $out" if $rc;
+    chomp $out;
+    return $out;
+}
+
+sub avatarctl {
+    my ($self, @args) = @_;
+    return $self->run_cmd("$BUILD/avatarctl", @args);
+}
+
+sub sanitizer_env {
+    return '' unless $ENV{AVC_SAN};
+    my $asan = `gcc -print-file-name=libasan.so`;
+    my $ubsan = `gcc -print-file-name=libubsan.so`;
+    chomp($asan, $ubsan);
+    return "LD_PRELOAD=$asan:$ubsan ASAN_OPTIONS=detect_leaks=0:"
+         . "abort_on_error=0:log_path=$_[0]{dir}/asan "
+         . "UBSAN_OPTIONS=print_stacktrace=1:log_path=$_[0]{dir}/asan ";
+}
+
+# The nginx.conf of a test: the module, a thread pool, one server on a free
+# port, the avatar directives unless told otherwise, and the test's own
+# http{} and server{} snippets.
+sub config_text {
+    my ($self, %o) = @_;
+    my $dir = $self->{dir};
+    my $port = $self->{port} ||= free_port();
+    my $secret_file = "$dir/secret";
+    open my $fh, '>', $secret_file or die;
+    print $fh $self->{secret}, "\n";
+    close $fh;
+    my $avatar = $o{no_avatar} ? '' : <<"EOF";
+    avatar_database "$self->{conninfo}";
+    avatar_secret file:$secret_file;
+    avatar_thread_pool avatar;
+EOF
+    my $locations = defined $o{locations} ? $o{locations} : <<"EOF";
+        location \@avatar_error { avatar_error; }
+        location /api/v1/ {
+            avatar_api;
+            error_page 413 429 500 502 503 504 \@avatar_error;
+        }
+        location = /health { avatar_api; }
+        location = /metrics { avatar_api; }
+        location = /bare { return 200 "ok\\n"; }
+EOF
+    my $workers = $o{workers} || 1;
+    return <<"EOF";
+load_module $BUILD/ngx_http_avatar_module.so;
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log ${\ ($o{log_level} || 'info')};
+thread_pool avatar threads=4;
+$o{main}
+events { worker_connections 4096; }
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/tmp_body;
+    proxy_temp_path $dir/tmp_proxy;
+    fastcgi_temp_path $dir/tmp_fastcgi;
+    uwsgi_temp_path $dir/tmp_uwsgi;
+    scgi_temp_path $dir/tmp_scgi;
+$avatar
+$o{http}
+    server {
+        listen 127.0.0.1:$port;
+$locations
+$o{server}
+    }
+}
+EOF
+}
+
+sub write_config {
+    my ($self, %o) = @_;
+    my $file = "$self->{dir}/nginx.conf";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh (defined $o{text} ? $o{text} : $self->config_text(%o));
+    close $fh;
+    return $file;
+}
+
+# nginx -t on a configuration: returns (exit code, output)
+sub nginx_test {
+    my ($self, %o) = @_;
+    my $file = $self->write_config(%o);
+    my $env = $self->sanitizer_env;
+    my $out = `$env$NGINX -p $self->{dir} -c $file -e $self->{dir}/t.log -t 2>&1`;
+    my $rc = $? >> 8;
+    if (open my $fh, '<', "$self->{dir}/t.log") {
+        local $/;
+        $out .= <$fh>;
+        close $fh;
+        unlink "$self->{dir}/t.log";
+    }
+    return ($rc, $out);
+}
+
+sub start_nginx {
+    my ($self, %o) = @_;
+    my $file = $self->write_config(%o);
+    my $env = $self->sanitizer_env;
+    my $out = `$env$NGINX -p $self->{dir} -c $file -e $self->{dir}/error.log 2>&1`;
+    die "nginx did not start: $out\n" . $self->error_log if $?;
+    $self->{nginx} = 1;
+    $self->wait_port($self->{port});
+    return $self;
+}
+
+sub nginx_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/nginx.pid" or return;
+    chomp(my $pid = <$fh>);
+    return $pid;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->nginx_pid or return ();
+    my @pids = split ' ', `pgrep -P $master`;
+    return sort @pids;
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{nginx};
+    my $pid = $self->nginx_pid;
+    if ($pid) {
+        kill 'QUIT', $pid;
+        for (1 .. 100) {
+            last unless kill 0, $pid;
+            sleep 0.1;
+        }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    $self->{nginx} = 0;
+}
+
+sub wait_port {
+    my ($self, $port) = @_;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp');
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    die "nothing listens on port $port";
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/error.log" or return '';
+    local $/;
+    my $log = <$fh>;
+    close $fh;
+    return $log;
+}
+
+# [alert], [crit], [emerg] lines and sanitizer reports, as a list
+sub log_problems {
+    my ($self) = @_;
+    my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $self->error_log;
+    for my $f (glob "$self->{dir}/asan*") {
+        open my $fh, '<', $f or next;
+        local $/;
+        push @bad, "sanitizer: " . <$fh>;
+        close $fh;
+    }
+    push @bad, grep { /(AddressSanitizer|runtime error:|LeakSanitizer)/ }
+        split /\n/, $self->error_log;
+    return @bad;
+}
+
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my $ua = HTTP::Tiny->new(timeout => $o{timeout} || 30,
+                             keep_alive => 0);
+    my %h = %{ $o{headers} || {} };
+    $h{Authorization} = "Bearer $o{token}" if $o{token};
+    my %req = (headers => \%h);
+    if (exists $o{json}) {
+        $req{content} = ref $o{json} ? encode_json($o{json}) : $o{json};
+        $h{'Content-Type'} ||= 'application/json';
+    } elsif (defined $o{body}) {
+        $req{content} = $o{body};
+    }
+    my $port = $o{port} || $self->{port};
+    my $res = $ua->request($method, "http://127.0.0.1:$port$path", \%req);
+    my $r = { status => $res->{status}, headers => $res->{headers},
+              body => $res->{content} };
+    if (($res->{headers}{'content-type'} || '') =~ m{application/json}) {
+        $r->{json} = eval { decode_json($res->{content}) };
+    }
+    return $r;
+}
+
+sub get  { my $s = shift; $s->http('GET', @_) }
+sub post { my $s = shift; $s->http('POST', @_) }
+
+# Check the error log now (also done at the end of every test).
+sub log_clean_ok {
+    my ($self, $name) = @_;
+    my @bad = $self->log_problems;
+    ok(!@bad, $name || 'error log has no alert, crit, emerg or sanitizer '
+                     . 'report') or diag(join "\n", @bad[0 .. ($#bad > 20 ? 20 : $#bad)]);
+}
+
+sub finish {
+    my ($self) = @_;
+    return if $self->{finished}++;
+    my $had_nginx = $self->{nginx} || $self->{port};
+    $self->stop_nginx;
+    $self->log_clean_ok if $had_nginx;
+    $self->stop_pg unless $self->{no_db};
+}
+
+# Tests call $t->finish before done_testing; this only stops what a
+# failing test left running.
+END {
+    for my $t (@live) {
+        next if $t->{finished};
+        $t->stop_nginx;
+        $t->stop_pg unless $t->{no_db};
+    }
+}
+
+1;
