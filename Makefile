@@ -31,10 +31,15 @@ UNIT_SRCS := $(wildcard t/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 MOCK_SRCS := $(wildcard tools/mock/*.c)
 
-.PHONY: all core module ctl web deps deps-run deps-test run test test-unit \
-	test-int test-web test-asan bench clean
+.PHONY: all build core module ctl web deps deps-run deps-test run test \
+	test-build test-unit test-int test-web test-asan bench clean
 
-all: deps core module ctl web
+# Packages first, then a fresh make: the flags above come from pkg-config,
+# which a new machine only has after the install.
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: core module ctl web
 
 deps:
 	@sh tools/deps.sh build
@@ -114,8 +119,11 @@ $(B)/mock/%: tools/mock/%.c $(B)/libavatarcore.a
 	@mkdir -p $(B)/mock
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(B)/libavatarcore.a $(CORE_LIBS)
 
-test: deps-test all $(UNIT_BINS)
+test: deps-test
+	@$(MAKE) --no-print-directory test-build
 	@$(MAKE) --no-print-directory test-unit test-int test-web
+
+test-build: build $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
 	prove --exec '' $(UNIT_BINS)
@@ -130,10 +138,12 @@ test-asan:
 	$(MAKE) B=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
 
-bench: all
+bench: deps-test
+	@$(MAKE) --no-print-directory build
 	sh tools/bench/run
 
-run: deps-run all
+run: deps-run
+	@$(MAKE) --no-print-directory build
 	sh tools/run.sh
 
 clean:
