@@ -96,14 +96,27 @@ ngx_http_avatar_io_set(ngx_http_avatar_io_t *io, unsigned events)
 static void
 ngx_http_avatar_io_free(ngx_http_avatar_io_t *io)
 {
+    ngx_uint_t         flags;
     ngx_connection_t  *c = io->c;
 
+    /*
+     * libpq closes its socket itself when the server goes away, before
+     * the core can stop watching it; the kernel has then already dropped
+     * it from epoll, and asking again would fail
+     */
+
+    flags = 0;
+
+    if (fcntl(c->fd, F_GETFD) == -1 && ngx_errno == NGX_EBADF) {
+        flags = NGX_CLOSE_EVENT;
+    }
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {

@@ -28,6 +28,12 @@ static char *ngx_http_avatar_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_avatar_num_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_avatar_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_avatar_size_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_avatar_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -69,14 +75,14 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
 
     { ngx_string("avatar_db_pool_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_avatar_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_avatar_main_conf_t, db_pool_size),
       &ngx_http_avatar_db_pool_bounds },
 
     { ngx_string("avatar_db_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_avatar_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_avatar_main_conf_t, db_timeout),
       NULL },
@@ -146,7 +152,7 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
 
     { ngx_string("avatar_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_avatar_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_avatar_loc_conf_t, max_body_size),
       NULL },
@@ -304,6 +310,84 @@ ngx_http_avatar_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The stock slots, with the bad value quoted in the message: an operator
+ * should see what nginx read, not only that it was wrong.
+ */
+
+static char *
+ngx_http_avatar_quote(ngx_conf_t *cf, ngx_command_t *cmd, char *rv)
+{
+    ngx_str_t  *value;
+
+    if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in "
+                       "\"%V\": %s", &value[1], &cmd->name,
+                       ngx_strcmp(rv, "invalid value") == 0
+                       ? "not a valid value" : rv);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_avatar_num_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t   *np;
+    ngx_str_t   *value;
+    char        *p = conf;
+
+    np = (ngx_int_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* ngx_conf_set_num_slot reports bounds without the value: check here */
+    *np = ngx_atoi(value[1].data, value[1].len);
+
+    if (*np == NGX_ERROR) {
+        return ngx_http_avatar_quote(cf, cmd, "not a number");
+    }
+
+    if (cmd->post) {
+        ngx_conf_num_bounds_t  *b = cmd->post;
+
+        if (*np < b->low || *np > b->high) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" "
+                               "in \"%V\": must be between %i and %i",
+                               &value[1], &cmd->name, b->low, b->high);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_avatar_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_avatar_quote(cf, cmd,
+                                 ngx_conf_set_msec_slot(cf, cmd, conf));
+}
+
+
+static char *
+ngx_http_avatar_size_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_avatar_quote(cf, cmd,
+                                 ngx_conf_set_size_slot(cf, cmd, conf));
 }
 
 

@@ -144,7 +144,7 @@ worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/error.log ${\ ($o{log_level} || 'info')};
 thread_pool avatar threads=4;
-$o{main}
+@{[ $o{main} || "" ]}
 events { worker_connections 4096; }
 http {
     access_log $dir/access.log;
@@ -154,11 +154,11 @@ http {
     uwsgi_temp_path $dir/tmp_uwsgi;
     scgi_temp_path $dir/tmp_scgi;
 $avatar
-$o{http}
+@{[ $o{http} || "" ]}
     server {
         listen 127.0.0.1:$port;
 $locations
-$o{server}
+@{[ $o{server} || "" ]}
     }
 }
 EOF
