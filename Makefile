@@ -75,10 +75,11 @@ $(B)/avatarcore.pc: libavatarcore/avatarcore.pc.in
 # writes under /usr/share.
 module: $(B)/ngx_http_avatar_module.so
 
-$(B)/nginx/Makefile: config $(NGX_SRC)/conf_flags
+$(B)/nginx/Makefile: config $(NGX_SRC)/conf_flags $(B)/libavatarcore.a
 	@mkdir -p $(B)
 	rm -rf $(B)/ngx-src && cp -r $(NGX_SRC) $(B)/ngx-src
-	cd $(B)/ngx-src && bash -c '. ./conf_flags && \
+	cd $(B)/ngx-src && AVC_CORE_LIB=$(CURDIR)/$(B)/libavatarcore.a \
+		bash -c '. ./conf_flags && \
 		./configure "$${NGX_CONF_FLAGS[@]}" --with-compat \
 		--add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx \
 		--with-cc-opt="$(SAN) -g -O2 -Wno-unused-parameter" \
@@ -87,8 +88,7 @@ $(B)/nginx/Makefile: config $(NGX_SRC)/conf_flags
 
 $(B)/ngx_http_avatar_module.so: $(B)/nginx/Makefile $(MOD_SRCS) \
 		$(B)/libavatarcore.a
-	$(MAKE) -f $(CURDIR)/$(B)/nginx/Makefile -C $(B)/ngx-src modules \
-		AVC_LIB=$(CURDIR)/$(B)/libavatarcore.a
+	$(MAKE) -f $(CURDIR)/$(B)/nginx/Makefile -C $(B)/ngx-src modules
 	cp $(B)/nginx/ngx_http_avatar_module.so $@
 
 ctl: $(B)/avatarctl
@@ -135,7 +135,7 @@ test-web:
 	cd html && npx vitest run
 
 test-asan:
-	$(MAKE) B=build-asan OPT=-O1 \
+	AVC_SAN=1 $(MAKE) B=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
 
 bench: deps-test

@@ -79,55 +79,56 @@ fi
 # providers: a cloud provider where its key is set, else the embedded one
 prov="$NGX/avatar-providers.conf"
 : > "$prov"
-q() { printf '"%s"' "$1"; }
+# one nginx token "key=value" (the whole token quoted)
+kv() { printf '"%s=%s"' "$1" "$(printf '%s' "$2" | sed 's/[\\"]/\\&/g')"; }
 if [ -n "${OPENROUTER_API_KEY:-}" ]; then
     echo "avatar_llm openai" \
-        "base_url=$(q "${OPENROUTER_BASE_URL:-https://openrouter.ai/api/v1}")" \
-        "model=$(q "${OPENROUTER_MODEL:-openai/gpt-4o}")" \
+        "$(kv base_url "${OPENROUTER_BASE_URL:-https://openrouter.ai/api/v1}")" \
+        "$(kv model "${OPENROUTER_MODEL:-openai/gpt-4o}")" \
         "key=env:OPENROUTER_API_KEY;" >> "$prov"
 elif [ -n "${OPENAI_API_KEY:-}" ]; then
     echo "avatar_llm openai" \
-        "base_url=$(q "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
-        "model=$(q "${OPENAI_MODEL:-gpt-4o}")" \
+        "$(kv base_url "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
+        "$(kv model "${OPENAI_MODEL:-gpt-4o}")" \
         "key=env:OPENAI_API_KEY;" >> "$prov"
 fi
 if [ -n "${OPENAI_API_KEY:-}" ]; then
     echo "avatar_embeddings openai" \
-        "base_url=$(q "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
-        "model=$(q "${EMBEDDING_MODEL:-text-embedding-3-small}")" \
+        "$(kv base_url "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
+        "$(kv model "${EMBEDDING_MODEL:-text-embedding-3-small}")" \
         "key=env:OPENAI_API_KEY;" >> "$prov"
     echo "avatar_stt openai" \
-        "base_url=$(q "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
+        "$(kv base_url "${OPENAI_BASE_URL:-https://api.openai.com/v1}")" \
         "key=env:OPENAI_API_KEY;" >> "$prov"
 fi
 if [ -n "${PINECONE_API_KEY:-}" ] && [ -n "${PINECONE_HOST:-}" ]; then
-    echo "avatar_vector_store pinecone host=$(q "$PINECONE_HOST")" \
-        "index=$(q "${PINECONE_INDEX_NAME:-avatar}")" \
+    echo "avatar_vector_store pinecone $(kv host "$PINECONE_HOST")" \
+        "$(kv index "${PINECONE_INDEX_NAME:-avatar}")" \
         "key=env:PINECONE_API_KEY;" >> "$prov"
 fi
 if [ -n "${ELEVENLABS_API_KEY:-}" ]; then
     echo "avatar_tts elevenlabs" \
-        "base_url=$(q "${ELEVENLABS_BASE_URL:-https://api.elevenlabs.io}")" \
-        "voice=$(q "${ELEVENLABS_VOICE_ID:-21m00Tcm4TlvDq8ikWAM}")" \
+        "$(kv base_url "${ELEVENLABS_BASE_URL:-https://api.elevenlabs.io}")" \
+        "$(kv voice "${ELEVENLABS_VOICE_ID:-21m00Tcm4TlvDq8ikWAM}")" \
         "key=env:ELEVENLABS_API_KEY;" >> "$prov"
 fi
 if [ -n "${HEYGEN_API_KEY:-}" ]; then
     echo "avatar_avatar heygen" \
-        "base_url=$(q "${HEYGEN_API_URL:-https://api.liveavatar.com}")" \
-        "avatar_id=$(q "${HEYGEN_AVATAR_ID:-default}")" \
+        "$(kv base_url "${HEYGEN_API_URL:-https://api.liveavatar.com}")" \
+        "$(kv avatar_id "${HEYGEN_AVATAR_ID:-default}")" \
         "key=env:HEYGEN_API_KEY;" >> "$prov"
 fi
 mail_extra=""
-[ -n "${MAIL_FROM:-}" ] && mail_extra="$mail_extra from=$(q "$MAIL_FROM")"
+[ -n "${MAIL_FROM:-}" ] && mail_extra="$mail_extra $(kv from "$MAIL_FROM")"
 [ -n "${REPORT_RECIPIENT_EMAIL:-}" ] && \
-    mail_extra="$mail_extra recipients=$(q "$REPORT_RECIPIENT_EMAIL")"
+    mail_extra="$mail_extra $(kv recipients "$REPORT_RECIPIENT_EMAIL")"
 if [ -n "${MAILGUN_API_KEY:-}" ] && [ -n "${MAILGUN_DOMAIN:-}" ]; then
     echo "avatar_mail mailgun" \
-        "base_url=$(q "${MAILGUN_BASE_URL:-https://api.mailgun.net}")" \
-        "domain=$(q "$MAILGUN_DOMAIN") key=env:MAILGUN_API_KEY$mail_extra;" \
+        "$(kv base_url "${MAILGUN_BASE_URL:-https://api.mailgun.net}")" \
+        "$(kv domain "$MAILGUN_DOMAIN") key=env:MAILGUN_API_KEY$mail_extra;" \
         >> "$prov"
 else
-    echo "avatar_mail outbox dir=$(q "$AVATAR_VAR/outbox")$mail_extra;" \
+    echo "avatar_mail outbox $(kv dir "$AVATAR_VAR/outbox")$mail_extra;" \
         >> "$prov"
 fi
 if [ -n "${BACKEND_CORS_ORIGINS:-}" ]; then
