@@ -3,6 +3,8 @@
  */
 #include "app_int.h"
 
+#include <avatarcore/http.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,7 +13,7 @@ AVC_API avc_app_t *
 avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
 {
     avc_app_t *app;
-    const char *conninfo, *secret;
+    const char *conninfo, *secret, *s;
     long long pool, timeout;
 
     *err = AVC_EINVAL;
@@ -44,7 +46,19 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
                                          AVC_VERSION_STRING));
     app->db = avc_db_new(loop, conninfo, (unsigned) pool,
                          (unsigned) timeout);
-    if (app->version == NULL || app->db == NULL) {
+    app->http = avc_http_new(loop);
+    app->secret = strdup(secret);
+    app->secret_len = strlen(secret);
+    app->signup = AVC__SIGNUP_OFF;
+    s = avc_config_get(cfg, "auth.signup", "off");
+    if (strcmp(s, "invite") == 0) {
+        app->signup = AVC__SIGNUP_INVITE;
+    } else if (strcmp(s, "open") == 0) {
+        app->signup = AVC__SIGNUP_OPEN;
+    }
+    if (app->version == NULL || app->db == NULL || app->http == NULL
+        || app->secret == NULL)
+    {
         avc_app_free(app);
         return NULL;
     }
@@ -72,6 +86,11 @@ avc_app_free(avc_app_t *app)
         call->app = NULL;
     }
     avc_db_free(app->db);
+    avc_http_free(app->http);
+    if (app->secret) {
+        explicit_bzero(app->secret, app->secret_len);
+        free(app->secret);
+    }
     free(app->version);
     free(app);
 }
@@ -182,6 +201,12 @@ avc_call_free(avc_call_t *call)
         if (call->cancel) {
             call->cancel(call, call->cancel_ctx);
         }
+    }
+    if (call->app) {
+        avc__rollback(call);
+    }
+    if (call->op_free) {
+        call->op_free(call->op);
     }
     avc_kv_free(call->params);
     avc_kv_free(call->headers);

@@ -21,6 +21,11 @@ struct avc_app_s {
     avc_loop_t *loop;
     const avc_config_t *cfg;
     avc_db_t *db;
+    struct avc_http_s *http;
+    char *secret;
+    size_t secret_len;
+    int signup;                 /* AVC__SIGNUP_* */
+    int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
     unsigned long long calls_total;
@@ -28,6 +33,21 @@ struct avc_app_s {
 };
 
 typedef void (*avc__cancel_fn)(avc_call_t *call, void *ctx);
+
+#define AVC__SIGNUP_OFF    0
+#define AVC__SIGNUP_INVITE 1
+#define AVC__SIGNUP_OPEN   2
+
+/* Who is calling: read from the database on every request. */
+typedef struct {
+    long long id;
+    long long dealership_id;    /* 0: none */
+    char role[20];              /* super_admin | dealership_admin | user */
+    char email[256];
+} avc__principal_t;
+
+#define avc__is_sa(w)  (strcmp((w)->role, "super_admin") == 0)
+#define avc__is_da(w)  (strcmp((w)->role, "dealership_admin") == 0)
 
 struct avc_call_s {
     avc_app_t *app;
@@ -52,7 +72,81 @@ struct avc_call_s {
     const char *ctype;
     avc__kv_t *resp_headers;
     avc__kv_t **resp_tail;
+
+    /* set by avc__authenticate */
+    int authed;
+    avc__principal_t who;
+
+    /* the running step (query, transaction, offloaded work) */
+    struct avc__step_s *step;
+    avc_db_tx_t *tx;
+
+    /* the operation's own state, freed with the call */
+    void *op;
+    void (*op_free)(void *op);
 };
+
+/*
+ * Steps: asynchronous work bound to a call.  At most one runs at a time;
+ * if the call is freed (the client went away) the step is cancelled and
+ * its callback is never called, an open transaction is rolled back.
+ */
+typedef void (*avc__q_cb)(avc_call_t *call, int err, avc_db_res_t *res);
+typedef void (*avc__tx_cb)(avc_call_t *call, int err);
+
+/* Run a query (named: a registered statement name). */
+int avc__q(avc_call_t *call, const char *sql, int nparams,
+           const char *const *params, avc__q_cb cb);
+/* Begin a transaction: later avc__txq calls run in it. */
+int avc__begin(avc_call_t *call, avc__tx_cb cb);
+int avc__txq(avc_call_t *call, const char *sql, int nparams,
+             const char *const *params, avc__q_cb cb);
+int avc__commit(avc_call_t *call, avc__tx_cb cb);
+/* Roll back (if a transaction is open) without waiting. */
+void avc__rollback(avc_call_t *call);
+
+/* Run work(arg) on the thread pool, then done(call, arg) on the loop. */
+int avc__offload(avc_call_t *call, void (*work)(void *arg),
+                 void (*done)(avc_call_t *call, void *arg), void *arg,
+                 void (*arg_free)(void *arg));
+
+/* Reply for a failed step: 503 when the database is unavailable, else 500
+ * (an unexpected server error is logged, never shown). */
+void avc__reply_step_error(avc_call_t *call, int err, avc_db_res_t *res);
+
+/*
+ * Authenticate the call's bearer token and load the caller from the
+ * database (role, active flags, dealership).  fn runs with call->who set;
+ * otherwise the call is answered 401 and fn is not called.
+ */
+void avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call));
+
+/*
+ * Shared objects.  AVC__USER_COLS selects, from "users u", the columns
+ * avc__user_json reads; AVC__DEALERSHIP_COLS from "dealerships d" those
+ * of avc__dealership_json.  Times are ISO 8601 UTC with "Z".
+ */
+#define AVC__TS(col)                                                        \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+#define AVC__USER_COLS                                                      \
+    "u.id, u.email, u.first_name, u.last_name, u.role, u.is_active,"        \
+    " u.is_verified, u.dealership_id, " AVC__TS("u.last_login") ", "        \
+    AVC__TS("u.created_at") ", " AVC__TS("u.updated_at")
+
+#define AVC__DEALERSHIP_COLS                                                \
+    "d.id, d.name, d.address, d.contact_email, d.contact_phone,"            \
+    " d.is_active, d.rag_config::text, " AVC__TS("d.created_at") ", "       \
+    AVC__TS("d.updated_at")
+
+json_t *avc__user_json(avc_db_res_t *res, int row);
+json_t *avc__dealership_json(avc_db_res_t *res, int row);
+
+/* 401 with both {"detail"} (old clients) and the error shape. */
+void avc__reply_unauthorized(avc_call_t *call, const char *message);
+
+/* The bearer token of a call, or NULL. */
+const char *avc__bearer(const avc_call_t *call);
 
 /* Mark a call as running (the op will finish it later). */
 void avc__call_begin(avc_call_t *call, avc__cancel_fn cancel, void *ctx);

@@ -1,0 +1,68 @@
+/*
+ * The API's shared objects (API.md "Shared objects") from database rows:
+ * one select list and one serialiser per object, used by every operation
+ * that returns one.
+ */
+#include "app_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *
+avc_text(avc_db_res_t *res, int row, int col)
+{
+    return avc_db_res_isnull(res, row, col)
+           ? json_null() : json_string(avc_db_res_value(res, row, col));
+}
+
+static json_t *
+avc_bigint(avc_db_res_t *res, int row, int col)
+{
+    return avc_db_res_isnull(res, row, col)
+           ? json_null()
+           : json_integer(atoll(avc_db_res_value(res, row, col)));
+}
+
+static json_t *
+avc_bool(avc_db_res_t *res, int row, int col)
+{
+    return json_boolean(strcmp(avc_db_res_value(res, row, col), "t") == 0);
+}
+
+json_t *
+avc__user_json(avc_db_res_t *res, int row)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+                     " s:o}",
+                     "id", avc_bigint(res, row, 0),
+                     "email", avc_text(res, row, 1),
+                     "first_name", avc_text(res, row, 2),
+                     "last_name", avc_text(res, row, 3),
+                     "role", avc_text(res, row, 4),
+                     "is_active", avc_bool(res, row, 5),
+                     "is_verified", avc_bool(res, row, 6),
+                     "dealership_id", avc_bigint(res, row, 7),
+                     "last_login", avc_text(res, row, 8),
+                     "created_at", avc_text(res, row, 9),
+                     "updated_at", avc_text(res, row, 10));
+}
+
+json_t *
+avc__dealership_json(avc_db_res_t *res, int row)
+{
+    json_t *rag = NULL;
+
+    if (!avc_db_res_isnull(res, row, 6)) {
+        rag = json_loads(avc_db_res_value(res, row, 6), 0, NULL);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", avc_bigint(res, row, 0),
+                     "name", avc_text(res, row, 1),
+                     "address", avc_text(res, row, 2),
+                     "contact_email", avc_text(res, row, 3),
+                     "contact_phone", avc_text(res, row, 4),
+                     "is_active", avc_bool(res, row, 5),
+                     "rag_config", rag ? rag : json_null(),
+                     "created_at", avc_text(res, row, 7),
+                     "updated_at", avc_text(res, row, 8));
+}

@@ -1,0 +1,151 @@
+/*
+ * Who is calling: the bearer token is verified (signature, algorithm,
+ * expiry, type), then the account is read from the database on every
+ * request, so a role change or a deactivation (of the user or of its
+ * dealership) takes effect at once, whatever the token says.
+ */
+#include "../app/app_int.h"
+
+#include <avatarcore/token.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+typedef struct {
+    void (*fn)(avc_call_t *call);
+    long long iat;
+} avc_auth_t;
+
+static void
+avc_auth_free(void *p)
+{
+    free(p);
+}
+
+void
+avc__reply_unauthorized(avc_call_t *call, const char *message)
+{
+    json_t *o;
+
+    /* "detail" for clients of the old server, "error" for this one */
+    o = json_pack("{s:s, s:{s:s, s:s, s:s}}", "detail", message, "error",
+                  "message", message, "type", "AuthenticationError",
+                  "path", call->path);
+    avc__call_add_header(call, "WWW-Authenticate", "Bearer");
+    avc__call_json(call, 401, o);
+}
+
+/* The bearer token of a call, or NULL. */
+const char *
+avc__bearer(const avc_call_t *call)
+{
+    const char *h = avc_call_header(call, "Authorization");
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    return *h ? h : NULL;
+}
+
+static void
+avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
+{
+    avc_auth_t *a = call->op;
+    void (*fn)(avc_call_t *call) = a->fn;
+    const char *v;
+
+    if (err != AVC_OK) {
+        avc__reply_step_error(call, err, res);
+        return;
+    }
+    if (avc_db_res_rows(res) != 1) {
+        avc__reply_unauthorized(call, "Could not validate credentials");
+        return;
+    }
+    /* u.id, u.email, u.role, u.is_active, u.dealership_id, d.is_active,
+       password_changed_at as epoch seconds */
+    if (strcmp(avc_db_res_value(res, 0, 3), "t") != 0
+        || (!avc_db_res_isnull(res, 0, 5)
+            && strcmp(avc_db_res_value(res, 0, 5), "t") != 0))
+    {
+        avc__reply_unauthorized(call, "Inactive user");
+        return;
+    }
+    /* tokens issued before the last password change are void */
+    if (a->iat && a->iat + 1 < atoll(avc_db_res_value(res, 0, 6))) {
+        avc__reply_unauthorized(call, "Could not validate credentials");
+        return;
+    }
+    call->who.id = atoll(avc_db_res_value(res, 0, 0));
+    snprintf(call->who.email, sizeof(call->who.email), "%s",
+             avc_db_res_value(res, 0, 1));
+    snprintf(call->who.role, sizeof(call->who.role), "%s",
+             avc_db_res_value(res, 0, 2));
+    v = avc_db_res_value(res, 0, 4);
+    call->who.dealership_id = avc_db_res_isnull(res, 0, 4) ? 0 : atoll(v);
+    call->authed = 1;
+
+    /* the operation's own state starts empty */
+    avc_auth_free(call->op);
+    call->op = NULL;
+    call->op_free = NULL;
+    fn(call);
+}
+
+void
+avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
+{
+    avc_app_t *app = call->app;
+    const char *tok = avc__bearer(call), *sub, *iat;
+    const char *params[1];
+    avc_token_t *t = NULL;
+    avc_auth_t *a;
+
+    if (tok == NULL) {
+        avc__reply_unauthorized(call, "Not authenticated");
+        return;
+    }
+    if (avc_token_verify(app->secret, app->secret_len, tok, strlen(tok),
+                         "access", (long long) time(NULL), &t) != AVC_OK)
+    {
+        avc__reply_unauthorized(call, "Could not validate credentials");
+        return;
+    }
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        avc_token_free(t);
+        avc__call_error(call, 500, "Internal server error");
+        return;
+    }
+    a->fn = fn;
+    iat = avc_token_claim(t, "iat");
+    a->iat = iat ? atoll(iat) : 0;
+    call->op = a;
+    call->op_free = avc_auth_free;
+
+    sub = avc_token_claim(t, "sub");
+    params[0] = sub;
+    if (strspn(sub, "0123456789") != strlen(sub) || strlen(sub) > 18) {
+        avc_token_free(t);
+        avc__reply_unauthorized(call, "Could not validate credentials");
+        return;
+    }
+    if (avc__q(call,
+               "SELECT u.id, u.email, u.role, u.is_active, u.dealership_id,"
+               " d.is_active,"
+               " floor(extract(epoch FROM u.password_changed_at))::bigint"
+               " FROM users u LEFT JOIN dealerships d"
+               " ON d.id = u.dealership_id WHERE u.id = $1::bigint",
+               1, params, avc_auth_loaded) != AVC_OK)
+    {
+        avc__call_error(call, 503, "Service temporarily unavailable");
+    }
+    avc_token_free(t);
+}
