@@ -28,6 +28,8 @@ static char *ngx_http_avatar_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_avatar_setting(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_avatar_num_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -135,6 +137,20 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       "mail" },
+
+    { ngx_string("avatar_signup"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "auth.signup" },
+
+    { ngx_string("avatar_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "app.public_url" },
 
     { ngx_string("avatar_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -738,6 +754,57 @@ ngx_http_avatar_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             kv->value.len = v.len;
         }
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* A single core setting: "avatar_signup invite;" sets "auth.signup". */
+
+static char *
+ngx_http_avatar_setting(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_avatar_main_conf_t  *amcf = conf;
+
+    int            secret;
+    char          *val;
+    const char    *key = cmd->post, *why;
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    value = cf->args->elts;
+    kv = amcf->settings->elts;
+
+    for (i = 0; i < amcf->settings->nelts; i++) {
+        if (ngx_strcmp(kv[i].key.data, key) == 0) {
+            return "is duplicate";
+        }
+    }
+
+    val = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (val == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf((u_char *) val, "%V%Z", &value[1]);
+
+    why = avc_setting_check(key, val, &secret);
+    if (why != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in "
+                           "\"%V\": %s", &value[1], &cmd->name, why);
+        return NGX_CONF_ERROR;
+    }
+
+    kv = ngx_array_push(amcf->settings);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key.data = (u_char *) key;
+    kv->key.len = ngx_strlen(key);
+    kv->value.data = (u_char *) val;
+    kv->value.len = value[1].len;
 
     return NGX_CONF_OK;
 }

@@ -17,6 +17,38 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_AVATAR_GET, "/health", avc_op_health, 0 },
     { NGX_HTTP_AVATAR_GET, "/metrics", avc_op_metrics, 0 },
 
+    /* auth */
+    { NGX_HTTP_POST, "/api/v1/auth/signup", avc_op_auth_signup, 1 },
+    { NGX_HTTP_POST, "/api/v1/auth/login", avc_op_auth_login, 1 },
+    { NGX_HTTP_POST, "/api/v1/auth/refresh", avc_op_auth_refresh, 1 },
+    { NGX_HTTP_POST, "/api/v1/auth/logout", avc_op_auth_logout, 1 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/auth/me", avc_op_auth_me, 0 },
+    { NGX_HTTP_POST, "/api/v1/auth/password/forgot", avc_op_auth_forgot, 1 },
+    { NGX_HTTP_POST, "/api/v1/auth/password/reset", avc_op_auth_reset, 1 },
+
+    /* users */
+    { NGX_HTTP_AVATAR_GET, "/api/v1/users/", avc_op_users_list, 0 },
+    { NGX_HTTP_POST, "/api/v1/users/", avc_op_users_create, 1 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/users/count", avc_op_users_count, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/users/{id}", avc_op_users_get, 0 },
+    { NGX_HTTP_PATCH, "/api/v1/users/{id}", avc_op_users_update, 1 },
+    { NGX_HTTP_DELETE, "/api/v1/users/{id}", avc_op_users_delete, 0 },
+    { NGX_HTTP_PATCH, "/api/v1/users/{id}/toggle-active",
+      avc_op_users_toggle_active, 0 },
+
+    /* dealerships */
+    { NGX_HTTP_AVATAR_GET, "/api/v1/dealerships/", avc_op_dealerships_list,
+      0 },
+    { NGX_HTTP_POST, "/api/v1/dealerships/", avc_op_dealerships_create, 1 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/dealerships/{id}",
+      avc_op_dealerships_get, 0 },
+    { NGX_HTTP_PATCH, "/api/v1/dealerships/{id}", avc_op_dealerships_update,
+      1 },
+    { NGX_HTTP_DELETE, "/api/v1/dealerships/{id}",
+      avc_op_dealerships_delete, 0 },
+    { NGX_HTTP_PATCH, "/api/v1/dealerships/{id}/rag-config",
+      avc_op_dealerships_rag_config, 1 },
+
     { 0, NULL, NULL, 0 }
 };
 

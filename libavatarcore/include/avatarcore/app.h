@@ -99,6 +99,45 @@ AVC_API int avc_op_health(avc_call_t *call);
 /* GET /metrics: Prometheus text format. */
 AVC_API int avc_op_metrics(avc_call_t *call);
 
+/* /api/v1/auth/...: signup, login, refresh, logout, me, password. */
+AVC_API int avc_op_auth_signup(avc_call_t *call);
+AVC_API int avc_op_auth_login(avc_call_t *call);
+AVC_API int avc_op_auth_refresh(avc_call_t *call);
+AVC_API int avc_op_auth_logout(avc_call_t *call);
+AVC_API int avc_op_auth_me(avc_call_t *call);
+AVC_API int avc_op_auth_forgot(avc_call_t *call);
+AVC_API int avc_op_auth_reset(avc_call_t *call);
+
+/* /api/v1/users/... */
+/* GET /: skip, limit, role, is_active, dealership_id; newest first. */
+AVC_API int avc_op_users_list(avc_call_t *call);
+/* GET /count: the same filters, {"count":n}. */
+AVC_API int avc_op_users_count(avc_call_t *call);
+/* GET /{id} */
+AVC_API int avc_op_users_get(avc_call_t *call);
+/* POST /: 201, the account active and verified. */
+AVC_API int avc_op_users_create(avc_call_t *call);
+/* PATCH /{id} */
+AVC_API int avc_op_users_update(avc_call_t *call);
+/* DELETE /{id}: 204. */
+AVC_API int avc_op_users_delete(avc_call_t *call);
+/* PATCH /{id}/toggle-active */
+AVC_API int avc_op_users_toggle_active(avc_call_t *call);
+
+/* /api/v1/dealerships/... */
+/* POST / (super admin): 201. */
+AVC_API int avc_op_dealerships_create(avc_call_t *call);
+/* GET /: skip, limit; a super admin all, others [own] or []. */
+AVC_API int avc_op_dealerships_list(avc_call_t *call);
+/* GET /{id} */
+AVC_API int avc_op_dealerships_get(avc_call_t *call);
+/* PATCH /{id} */
+AVC_API int avc_op_dealerships_update(avc_call_t *call);
+/* PATCH /{id}/rag-config: merged into rag_config. */
+AVC_API int avc_op_dealerships_rag_config(avc_call_t *call);
+/* DELETE /{id} (super admin): 204. */
+AVC_API int avc_op_dealerships_delete(avc_call_t *call);
+
 /*
  * The error body of the API contract, as a new string:
  *   {"error":{"message":..,"type":..,"path":..}}

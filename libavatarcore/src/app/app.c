@@ -4,6 +4,7 @@
 #include "app_int.h"
 
 #include <avatarcore/http.h>
+#include <avatarcore/mail.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,23 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
     } else if (strcmp(s, "open") == 0) {
         app->signup = AVC__SIGNUP_OPEN;
     }
+    app->public_url = strdup(avc_config_get(cfg, "app.public_url",
+                                            "http://localhost"));
+    if (app->http) {
+        app->mailer = avc_mailer_new(loop, app->http, cfg, err);
+        if (app->mailer == NULL) {
+            avc_log(AVC_LOG_ERR, "app: mail: %s", avc_strerror(*err));
+            avc_app_free(app);
+            return NULL;
+        }
+        *err = AVC_ENOMEM;
+    }
+    if (app->mailer && app->db) {
+        app->mailq = avc_mail_queue_new(loop, app->db, app->mailer, 0);
+    }
     if (app->version == NULL || app->db == NULL || app->http == NULL
-        || app->secret == NULL)
+        || app->secret == NULL || app->public_url == NULL
+        || app->mailq == NULL)
     {
         avc_app_free(app);
         return NULL;
@@ -85,8 +101,11 @@ avc_app_free(avc_app_t *app)
         }
         call->app = NULL;
     }
+    avc_mail_queue_free(app->mailq);
+    avc_mailer_free(app->mailer);
     avc_db_free(app->db);
     avc_http_free(app->http);
+    free(app->public_url);
     if (app->secret) {
         explicit_bzero(app->secret, app->secret_len);
         free(app->secret);

@@ -25,6 +25,9 @@ struct avc_app_s {
     char *secret;
     size_t secret_len;
     int signup;                 /* AVC__SIGNUP_* */
+    char *public_url;           /* links in mails point here */
+    struct avc_mailer_s *mailer;
+    struct avc_mail_queue_s *mailq;
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
@@ -109,6 +112,21 @@ void avc__rollback(avc_call_t *call);
 int avc__offload(avc_call_t *call, void (*work)(void *arg),
                  void (*done)(avc_call_t *call, void *arg), void *arg,
                  void (*arg_free)(void *arg));
+
+/*
+ * Queue a templated mail (see avatarcore/mail.h for the names and vars)
+ * in the call's open transaction; kick the sender after the commit.
+ */
+int avc__mail_enqueue(avc_call_t *call, const char *kind, const char *to,
+                      const char *const *vars, avc__q_cb cb);
+void avc__mail_kick(avc_app_t *app);
+
+/* public_url + path + "?token=" + token, a new string */
+char *avc__app_link(avc_app_t *app, const char *path, const char *token);
+
+/* Wait ms milliseconds on the loop, then later(call). */
+int avc__delay(avc_call_t *call, uint64_t ms,
+               void (*later)(avc_call_t *call));
 
 /* Reply for a failed step: 503 when the database is unavailable, else 500
  * (an unexpected server error is logged, never shown). */

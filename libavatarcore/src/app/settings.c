@@ -16,7 +16,8 @@ typedef enum {
     AVC_SET_SECRET,
     AVC_SET_UINT,
     AVC_SET_FLAG,
-    AVC_SET_PATH
+    AVC_SET_PATH,
+    AVC_SET_ENUM                /* one of the words in "values" */
 } avc_set_kind_t;
 
 typedef struct {
@@ -24,42 +25,50 @@ typedef struct {
     const char *providers;      /* space-separated, first is the default */
     const char *key;
     avc_set_kind_t kind;
+    const char *values;
 } avc_setting_t;
 
 static const avc_setting_t avc_settings[] = {
-    { "llm", "offline openai", "base_url", AVC_SET_URL },
-    { "llm", NULL, "model", AVC_SET_TEXT },
-    { "llm", NULL, "fallback_models", AVC_SET_TEXT },
-    { "llm", NULL, "key", AVC_SET_SECRET },
-    { "llm", NULL, "max_tokens", AVC_SET_UINT },
-    { "llm", NULL, "timeout", AVC_SET_UINT },
-    { "embeddings", "local openai", "base_url", AVC_SET_URL },
-    { "embeddings", NULL, "model", AVC_SET_TEXT },
-    { "embeddings", NULL, "dimensions", AVC_SET_UINT },
-    { "embeddings", NULL, "key", AVC_SET_SECRET },
-    { "vector_store", "postgres pinecone", "host", AVC_SET_URL },
-    { "vector_store", NULL, "index", AVC_SET_TEXT },
-    { "vector_store", NULL, "key", AVC_SET_SECRET },
-    { "stt", "pocketsphinx openai", "base_url", AVC_SET_URL },
-    { "stt", NULL, "model", AVC_SET_TEXT },
-    { "stt", NULL, "key", AVC_SET_SECRET },
-    { "tts", "espeak elevenlabs", "base_url", AVC_SET_URL },
-    { "tts", NULL, "voice", AVC_SET_TEXT },
-    { "tts", NULL, "model", AVC_SET_TEXT },
-    { "tts", NULL, "key", AVC_SET_SECRET },
-    { "avatar", "builtin heygen", "base_url", AVC_SET_URL },
-    { "avatar", NULL, "avatar_id", AVC_SET_TEXT },
-    { "avatar", NULL, "sandbox", AVC_SET_FLAG },
-    { "avatar", NULL, "key", AVC_SET_SECRET },
-    { "mail", "outbox mailgun smtp", "dir", AVC_SET_PATH },
-    { "mail", NULL, "domain", AVC_SET_TEXT },
-    { "mail", NULL, "base_url", AVC_SET_URL },
-    { "mail", NULL, "key", AVC_SET_SECRET },
-    { "mail", NULL, "url", AVC_SET_URL },
-    { "mail", NULL, "user", AVC_SET_TEXT },
-    { "mail", NULL, "password", AVC_SET_SECRET },
-    { "mail", NULL, "from", AVC_SET_TEXT },
-    { "mail", NULL, "recipients", AVC_SET_TEXT },
+    { "auth", NULL, "signup", AVC_SET_ENUM, "off invite open" },
+    { "app", NULL, "public_url", AVC_SET_URL, NULL },
+    { "llm", "offline openai", "base_url", AVC_SET_URL, NULL },
+    { "llm", NULL, "model", AVC_SET_TEXT, NULL },
+    { "llm", NULL, "fallback_models", AVC_SET_TEXT, NULL },
+    { "llm", NULL, "key", AVC_SET_SECRET, NULL },
+    { "llm", NULL, "max_tokens", AVC_SET_UINT, NULL },
+    { "llm", NULL, "timeout", AVC_SET_UINT, NULL },
+    { "embeddings", "local openai", "base_url", AVC_SET_URL, NULL },
+    { "embeddings", NULL, "model", AVC_SET_TEXT, NULL },
+    { "embeddings", NULL, "dimensions", AVC_SET_UINT, NULL },
+    { "embeddings", NULL, "key", AVC_SET_SECRET, NULL },
+    { "vector_store", "postgres pinecone", "host", AVC_SET_URL, NULL },
+    { "vector_store", NULL, "index", AVC_SET_TEXT, NULL },
+    { "vector_store", NULL, "key", AVC_SET_SECRET, NULL },
+    { "stt", "pocketsphinx openai", "base_url", AVC_SET_URL, NULL },
+    { "stt", NULL, "model", AVC_SET_TEXT, NULL },
+    { "stt", NULL, "key", AVC_SET_SECRET, NULL },
+    { "tts", "espeak elevenlabs", "base_url", AVC_SET_URL, NULL },
+    { "tts", NULL, "voice", AVC_SET_TEXT, NULL },
+    { "tts", NULL, "model", AVC_SET_TEXT, NULL },
+    { "tts", NULL, "key", AVC_SET_SECRET, NULL },
+    { "avatar", "builtin heygen", "base_url", AVC_SET_URL, NULL },
+    { "avatar", NULL, "avatar_id", AVC_SET_TEXT, NULL },
+    { "avatar", NULL, "sandbox", AVC_SET_FLAG, NULL },
+    { "avatar", NULL, "key", AVC_SET_SECRET, NULL },
+    { "mail", "outbox mailgun smtp", "dir", AVC_SET_PATH, NULL },
+    { "mail", NULL, "domain", AVC_SET_TEXT, NULL },
+    { "mail", NULL, "base_url", AVC_SET_URL, NULL },
+    { "mail", NULL, "key", AVC_SET_SECRET, NULL },
+    { "mail", NULL, "url", AVC_SET_URL, NULL },
+    { "mail", NULL, "user", AVC_SET_TEXT, NULL },
+    { "mail", NULL, "password", AVC_SET_SECRET, NULL },
+    { "mail", NULL, "from", AVC_SET_TEXT, NULL },
+    { "mail", NULL, "recipients", AVC_SET_TEXT, NULL },
+    { "mail", NULL, "templates", AVC_SET_PATH, NULL },
+    { "mail", NULL, "starttls", AVC_SET_ENUM, "try require off" },
+    { "mail", NULL, "timeout", AVC_SET_UINT, NULL },
+    { "mail", NULL, "attempts", AVC_SET_UINT, NULL },
+    { "mail", NULL, "backoff", AVC_SET_UINT, NULL },
 };
 
 static const char *
@@ -107,11 +116,11 @@ avc_setting_check(const char *key, const char *value, int *secret)
     }
     n = (size_t) (dot - key);
     providers = avc_providers_of(key, n);
-    if (providers == NULL) {
-        return "unknown setting";
-    }
     name = dot + 1;
     if (strcmp(name, "provider") == 0) {
+        if (providers == NULL) {
+            return "unknown setting";
+        }
         return avc_word_in(value, providers) ? NULL : "unknown provider";
     }
     for (i = 0; i < avc__countof(avc_settings); i++) {
@@ -157,6 +166,9 @@ avc_setting_check(const char *key, const char *value, int *secret)
             return NULL;
         case AVC_SET_PATH:
             return value[0] == '/' ? NULL : "not an absolute path";
+        case AVC_SET_ENUM:
+            return avc_word_in(value, s->values) ? NULL : "not one of the "
+                   "allowed values";
         default:
             return NULL;
         }

@@ -14,7 +14,8 @@ typedef enum {
     AVC_STEP_QUERY,
     AVC_STEP_BEGIN,
     AVC_STEP_COMMIT,
-    AVC_STEP_OFFLOAD
+    AVC_STEP_OFFLOAD,
+    AVC_STEP_DELAY
 } avc_step_kind_t;
 
 typedef struct avc__step_s {
@@ -28,6 +29,8 @@ typedef struct avc__step_s {
     void (*done)(avc_call_t *call, void *arg);
     void *arg;
     void (*arg_free)(void *arg);
+    avc_timer_t *timer;
+    void (*later)(avc_call_t *call);
 } avc__step_t;
 
 static void
@@ -49,6 +52,11 @@ avc_steps_cancel(avc_call_t *call, void *ctx)
         if (st->kind == AVC_STEP_QUERY && st->q) {
             /* its callback (AVC_ECANCELED) frees st and rolls back */
             avc_db_cancel(st->q);
+            return;
+        }
+        if (st->kind == AVC_STEP_DELAY) {
+            avc_timer_free(st->timer);
+            free(st);
             return;
         }
         /* BEGIN, COMMIT and OFFLOAD finish, then see call == NULL */
@@ -278,6 +286,43 @@ avc__offload(avc_call_t *call, void (*work)(void *arg),
         return rc;
     }
     avc_step_attach(call, st);
+    return AVC_OK;
+}
+
+static void
+avc_delay_done(avc_timer_t *timer, void *data)
+{
+    avc__step_t *st = data;
+    avc_call_t *call = st->call;
+
+    call->step = NULL;
+    avc_timer_free(timer);
+    st->later(call);
+    free(st);
+}
+
+int
+avc__delay(avc_call_t *call, uint64_t ms, void (*later)(avc_call_t *call))
+{
+    avc__step_t *st;
+
+    if (call->step) {
+        return AVC_ESTATE;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return AVC_ENOMEM;
+    }
+    st->call = call;
+    st->kind = AVC_STEP_DELAY;
+    st->later = later;
+    st->timer = avc_timer_new(call->app->loop, avc_delay_done, st);
+    if (st->timer == NULL) {
+        free(st);
+        return AVC_ENOMEM;
+    }
+    avc_step_attach(call, st);
+    avc_timer_start(st->timer, ms);
     return AVC_OK;
 }
 

@@ -116,6 +116,12 @@ struct avc_http_req_s {
     unsigned delivered:1;       /* on_response was called */
     unsigned retrying:1;        /* this attempt's response is discarded */
     unsigned canceled:1;
+    unsigned raw:1;             /* the caller's easy handle, see
+                                   avc__http_req_new_easy */
+
+    void (*cleanup)(void *arg); /* raw: after curl_easy_cleanup */
+    void *cleanup_arg;
+    CURLcode result;            /* of the last attempt */
 
     uint64_t deadline;          /* loop ms, 0: none */
     uint64_t retry_ms;
@@ -580,6 +586,9 @@ avc_http_req_destroy(avc_http_req_t *req)
     if (req->easy) {
         curl_easy_cleanup(req->easy);
     }
+    if (req->cleanup) {
+        req->cleanup(req->cleanup_arg);
+    }
     avc_timer_free(req->attempt_timer);
     avc_timer_free(req->total_timer);
     curl_slist_free_all(req->headers);
@@ -871,7 +880,7 @@ avc_http_may_retry(avc_http_req_t *req, int status, uint64_t *wait_ms)
     long long after;
     unsigned i;
 
-    if (req->attempts >= req->max_attempts || req->delivered) {
+    if (req->attempts >= req->max_attempts || req->delivered || req->raw) {
         return 0;
     }
     base = req->backoff_ms;
@@ -1175,6 +1184,7 @@ avc_http_attempt_done(avc_http_req_t *req, CURLcode rc)
     curl_multi_remove_handle(req->http->multi, req->easy);
     req->in_multi = 0;
     avc_timer_stop(req->attempt_timer);
+    req->result = rc;
 
     if (req->retrying) {
         avc_log(AVC_LOG_INFO, "http: %s %s: status %d, retrying in %llu ms",
@@ -1240,12 +1250,31 @@ avc_http_collect(avc_http_t *http)
     }
 }
 
+/* a raw request: only what the loop integration needs */
+static int
+avc_http_setup_raw(avc_http_req_t *req)
+{
+    CURL *e = req->easy;
+    CURLcode c = CURLE_OK;
+
+    c |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *) req);
+    c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    c |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                          (long) req->connect_ms);
+    return c == CURLE_OK ? AVC_OK : AVC_ENOMEM;
+}
+
 static int
 avc_http_setup(avc_http_req_t *req)
 {
     CURL *e;
     CURLcode c = CURLE_OK;
     const char *m = req->method;
+
+    if (req->raw) {
+        return avc_http_setup_raw(req);
+    }
 
     /* curl sends "Expect: 100-continue" for large bodies and then waits
      * up to a second for servers that never answer it */
@@ -1381,6 +1410,66 @@ avc_http_cancel(avc_http_req_t *req)
         return;
     }
     avc_http_release(req);
+}
+
+/* requests around the caller's easy handle (http_internal.h) */
+
+avc_http_req_t *
+avc__http_req_new_easy(avc_http_t *http, CURL *easy, const char *label,
+    const char *origin, void (*cleanup)(void *arg), void *cleanup_arg)
+{
+    avc_http_req_t *req;
+
+    req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        if (easy) {
+            curl_easy_cleanup(easy);
+        }
+        if (cleanup) {
+            cleanup(cleanup_arg);
+        }
+        return NULL;
+    }
+    req->http = http;
+    req->easy = easy;
+    req->cleanup = cleanup;
+    req->cleanup_arg = cleanup_arg;
+    req->raw = 1;
+    req->connect_ms = AVC_HTTP_CONNECT_MS;
+    req->max_attempts = 1;
+    req->backoff_ms = AVC_HTTP_BACKOFF_MS;
+    req->max_body = AVC_HTTP_MAX_BODY;
+    avc__buf_init(&req->hbuf);
+    avc__buf_init(&req->resp);
+
+    req->method = strdup(label ? label : "CURL");
+    req->url = strdup("");
+    req->origin = strdup(origin ? origin : "-");
+    if (req->method == NULL || req->url == NULL || req->origin == NULL) {
+        avc_http_req_destroy(req);
+        return NULL;
+    }
+    if (http == NULL || easy == NULL) {
+        avc_http_fail(req, AVC_EINVAL);
+    } else if (http->free_pending) {
+        avc_http_fail(req, AVC_ESTATE);
+    }
+    return req;
+}
+
+CURL *
+avc__http_req_easy(const avc_http_req_t *req)
+{
+    return req ? req->easy : NULL;
+}
+
+CURLcode
+avc__http_req_result(const avc_http_req_t *req, const char **detail)
+{
+    if (detail) {
+        *detail = req ? req->errbuf : "";
+    }
+    return req ? req->result : CURLE_OK;
 }
 
 /* getters */
