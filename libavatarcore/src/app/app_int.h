@@ -157,6 +157,10 @@ void avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call));
     " d.is_active, d.rag_config::text, " AVC__TS("d.created_at") ", "       \
     AVC__TS("d.updated_at")
 
+/* password_changed_at of a users row in ms: the "pwc" token claim */
+#define AVC__PWC(t)                                                         \
+    "floor(extract(epoch FROM " t ".password_changed_at) * 1000)::bigint"
+
 json_t *avc__user_json(avc_db_res_t *res, int row);
 json_t *avc__dealership_json(avc_db_res_t *res, int row);
 

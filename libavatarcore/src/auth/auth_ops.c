@@ -68,7 +68,8 @@ avc__sha256_hex(const char *s, char out[65])
 /* The access token of a user. */
 static char *
 avc_access_token(avc_app_t *app, const char *id, const char *role,
-    const char *dealership_id, const char *email, long long now)
+    const char *dealership_id, const char *email, const char *pwc,
+    long long now)
 {
     json_t *c;
     char jti[33], *claims, *tok;
@@ -76,12 +77,15 @@ avc_access_token(avc_app_t *app, const char *id, const char *role,
     if (avc__random_hex(jti, 16) != AVC_OK) {
         return NULL;
     }
-    c = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:s}",
+    /* pwc: the password change the token belongs to (ms); a later
+       change voids the token */
+    c = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:s, s:I}",
                   "sub", id, "type", "access", "role", role,
                   "dealership_id", dealership_id && *dealership_id
                       ? json_integer(atoll(dealership_id)) : json_null(),
                   "email", email, "exp", (json_int_t) (now + AVC_ACCESS_TTL),
-                  "iat", (json_int_t) now, "jti", jti);
+                  "iat", (json_int_t) now, "jti", jti,
+                  "pwc", (json_int_t) atoll(pwc));
     claims = c ? json_dumps(c, JSON_COMPACT) : NULL;
     json_decref(c);
     tok = claims ? avc_token_sign(app->secret, app->secret_len, claims)
@@ -179,15 +183,23 @@ avc_issue_stored(avc_call_t *call, int err, avc_db_res_t *res)
  */
 static void
 avc_issue(avc_call_t *call, int status, const char *id, const char *role,
-    const char *dealership_id, const char *email, const char *family,
-    const char *replaces)
+    const char *dealership_id, const char *email, const char *pwc,
+    const char *family, const char *replaces)
 {
     avc_app_t *app = call->app;
     long long now = (long long) time(NULL);
     avc_issue_t *is;
-    char hash[65], exp[32];
+    char hash[65], exp[32], uid[24], fam[40], rep[24];
     const char *p[5];
     int rc;
+
+    /* the arguments may live in the op state this replaces: copy them */
+    snprintf(uid, sizeof(uid), "%s", id);
+    snprintf(fam, sizeof(fam), "%s", family ? family : "");
+    snprintf(rep, sizeof(rep), "%s", replaces ? replaces : "");
+    id = uid;
+    family = family ? fam : NULL;
+    replaces = replaces ? rep : NULL;
 
     is = calloc(1, sizeof(*is));
     if (is == NULL) {
@@ -196,7 +208,8 @@ avc_issue(avc_call_t *call, int status, const char *id, const char *role,
         return;
     }
     is->status = status;
-    is->access = avc_access_token(app, id, role, dealership_id, email, now);
+    is->access = avc_access_token(app, id, role, dealership_id, email, pwc,
+                                  now);
     is->refresh = avc_refresh_token(app, id, now);
     if (is->access == NULL || is->refresh == NULL) {
         avc_issue_free(is);
@@ -255,6 +268,7 @@ typedef struct {
     char role[20];
     char dealership_id[24];
     char user_email[256];
+    char pwc[24];
     int active;
 } avc_login_t;
 
@@ -291,7 +305,7 @@ avc_login_touched(avc_call_t *call, int err, avc_db_res_t *res)
         return;
     }
     avc_issue(call, 200, l->id, l->role, l->dealership_id, l->user_email,
-              NULL, NULL);
+              l->pwc, NULL, NULL);
 }
 
 static void
@@ -374,6 +388,7 @@ avc_login_loaded(avc_call_t *call, int err, avc_db_res_t *res)
         failed = atoll(avc_db_res_value(res, 0, 6));
         snprintf(l->user_email, sizeof(l->user_email), "%s",
                  avc_db_res_value(res, 0, 7));
+        snprintf(l->pwc, sizeof(l->pwc), "%s", avc_db_res_value(res, 0, 8));
         if (l->hash == NULL) {
             avc__call_error(call, 500, "Internal server error");
             return;
@@ -426,8 +441,8 @@ avc_op_auth_login(avc_call_t *call)
     call->op_free = avc_login_free;
     p[0] = l->email;
     if (avc__q(call, "SELECT u.id, u.password_hash, u.role, u.is_active,"
-               " u.dealership_id, d.is_active, u.failed_logins, u.email"
-               " FROM users u LEFT JOIN dealerships d"
+               " u.dealership_id, d.is_active, u.failed_logins, u.email,"
+               " " AVC__PWC("u") " FROM users u LEFT JOIN dealerships d"
                " ON d.id = u.dealership_id"
                " WHERE lower(u.email) = lower($1)", 1, p, avc_login_loaded)
         != AVC_OK)
@@ -476,7 +491,7 @@ avc_refresh_loaded(avc_call_t *call, int err, avc_db_res_t *res)
 {
     avc_refresh_t *r = call->op;
     const char *p[1];
-    char id[24], role[20], dealership[24], email[256];
+    char id[24], role[20], dealership[24], email[256], pwc[24];
 
     if (err != AVC_OK) {
         avc__reply_step_error(call, err, res);
@@ -517,7 +532,8 @@ avc_refresh_loaded(avc_call_t *call, int err, avc_db_res_t *res)
     snprintf(dealership, sizeof(dealership), "%s",
              avc_db_res_value(res, 0, 7));
     snprintf(email, sizeof(email), "%s", avc_db_res_value(res, 0, 8));
-    avc_issue(call, 200, id, role, dealership, email, r->family,
+    snprintf(pwc, sizeof(pwc), "%s", avc_db_res_value(res, 0, 9));
+    avc_issue(call, 200, id, role, dealership, email, pwc, r->family,
               r->token_id);
 }
 
@@ -535,7 +551,7 @@ avc_refresh_begun(avc_call_t *call, int err)
     if (avc__txq(call, "SELECT rt.id, rt.user_id, rt.family_id,"
                  " rt.revoked_at IS NOT NULL, rt.expires_at <= now(),"
                  " u.role, u.is_active AND coalesce(d.is_active, true),"
-                 " u.dealership_id, u.email"
+                 " u.dealership_id, u.email, " AVC__PWC("u")
                  " FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id"
                  " LEFT JOIN dealerships d ON d.id = u.dealership_id"
                  " WHERE rt.token_hash = decode($1, 'hex')"
@@ -688,6 +704,7 @@ typedef struct {
     char invite_id[24];
     int invited;
     char user_id[24];
+    char pwc[24];
 } avc_signup_t;
 
 static void
@@ -727,7 +744,7 @@ avc_signup_invite_used(avc_call_t *call, int err, avc_db_res_t *res)
         return;
     }
     avc_issue(call, 201, s->user_id, s->role, s->dealership_id, s->email,
-              NULL, NULL);
+              s->pwc, NULL, NULL);
 }
 
 static void
@@ -750,8 +767,15 @@ avc_signup_user_done(avc_call_t *call, int err, avc_db_res_t *res)
         avc__reply_step_error(call, err, res);
         return;
     }
+    if (avc_db_res_rows(res) != 1) {
+        /* the dealership does not exist or is not active */
+        avc__rollback(call);
+        avc__call_error(call, 422, "Dealership not found");
+        return;
+    }
     snprintf(s->user_id, sizeof(s->user_id), "%s",
              avc_db_res_value(res, 0, 0));
+    snprintf(s->pwc, sizeof(s->pwc), "%s", avc_db_res_value(res, 0, 1));
     if (s->invited) {
         p[0] = s->invite_id;
         p[1] = s->user_id;
@@ -765,7 +789,7 @@ avc_signup_user_done(avc_call_t *call, int err, avc_db_res_t *res)
         return;
     }
     avc_issue(call, 201, s->user_id, s->role, s->dealership_id, s->email,
-              NULL, NULL);
+              s->pwc, NULL, NULL);
 }
 
 static void
@@ -790,7 +814,8 @@ avc_signup_begun(avc_call_t *call, int err)
                  " SELECT $1, $2, $3, $4, $5, $6::bigint, $7::boolean"
                  " WHERE $6::bigint IS NULL OR EXISTS (SELECT 1 FROM"
                  " dealerships WHERE id = $6::bigint AND is_active)"
-                 " RETURNING id", 7, p, avc_signup_user_done) != AVC_OK)
+                 " RETURNING id, " AVC__PWC("users"), 7, p,
+                 avc_signup_user_done) != AVC_OK)
     {
         avc__reply_step_error(call, AVC_EDBCONN, NULL);
     }

@@ -16,7 +16,7 @@
 
 typedef struct {
     void (*fn)(avc_call_t *call);
-    long long iat;
+    char pwc[24];
 } avc_auth_t;
 
 static void
@@ -79,7 +79,7 @@ avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
         return;
     }
     /* tokens issued before the last password change are void */
-    if (a->iat && a->iat + 1 < atoll(avc_db_res_value(res, 0, 6))) {
+    if (strcmp(a->pwc, avc_db_res_value(res, 0, 6)) != 0) {
         avc__reply_unauthorized(call, "Could not validate credentials");
         return;
     }
@@ -103,7 +103,7 @@ void
 avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
 {
     avc_app_t *app = call->app;
-    const char *tok = avc__bearer(call), *sub, *iat;
+    const char *tok = avc__bearer(call), *sub, *pwc;
     const char *params[1];
     avc_token_t *t = NULL;
     avc_auth_t *a;
@@ -125,8 +125,8 @@ avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
         return;
     }
     a->fn = fn;
-    iat = avc_token_claim(t, "iat");
-    a->iat = iat ? atoll(iat) : 0;
+    pwc = avc_token_claim(t, "pwc");
+    snprintf(a->pwc, sizeof(a->pwc), "%s", pwc ? pwc : "-");
     call->op = a;
     call->op_free = avc_auth_free;
 
@@ -139,8 +139,7 @@ avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
     }
     if (avc__q(call,
                "SELECT u.id, u.email, u.role, u.is_active, u.dealership_id,"
-               " d.is_active,"
-               " floor(extract(epoch FROM u.password_changed_at))::bigint"
+               " d.is_active, " AVC__PWC("u")
                " FROM users u LEFT JOIN dealerships d"
                " ON d.id = u.dealership_id WHERE u.id = $1::bigint",
                1, params, avc_auth_loaded) != AVC_OK)
