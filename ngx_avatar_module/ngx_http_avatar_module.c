@@ -178,7 +178,7 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_avatar_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_avatar_add_variables,         /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_avatar_create_main_conf,      /* create main configuration */

@@ -79,6 +79,9 @@ ngx_int_t ngx_http_avatar_route_find(ngx_http_request_t *r,
 size_t ngx_http_avatar_allow_header(ngx_uint_t methods, u_char *buf,
     size_t len);
 
+/* ngx_http_avatar_variables.c */
+ngx_int_t ngx_http_avatar_add_variables(ngx_conf_t *cf);
+
 /* ngx_http_avatar_handler.c */
 ngx_int_t ngx_http_avatar_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_avatar_error_handler(ngx_http_request_t *r);

@@ -30,6 +30,7 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_AVATAR_GET, "/api/v1/users/", avc_op_users_list, 0 },
     { NGX_HTTP_POST, "/api/v1/users/", avc_op_users_create, 1 },
     { NGX_HTTP_AVATAR_GET, "/api/v1/users/count", avc_op_users_count, 0 },
+    { NGX_HTTP_POST, "/api/v1/users/invites", avc_op_users_invite, 1 },
     { NGX_HTTP_AVATAR_GET, "/api/v1/users/{id}", avc_op_users_get, 0 },
     { NGX_HTTP_PATCH, "/api/v1/users/{id}", avc_op_users_update, 1 },
     { NGX_HTTP_DELETE, "/api/v1/users/{id}", avc_op_users_delete, 0 },

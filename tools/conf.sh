@@ -13,10 +13,13 @@ mkdir -p "$out/logs" "$out/tmp"
 out=$(cd "$out" && pwd)
 
 for f in avatar.conf avatar-headers.conf; do
-    sed -e "s|/etc/nginx/avatar|$out/avatar|g" "$top/conf/$f" > "$out/$f"
+    sed -e "s|/etc/nginx/avatar|$out/avatar|g" \
+        -e "s|/var/log/nginx/|$out/logs/|g" "$top/conf/$f" > "$out/$f"
 done
 sed -e "s|^avatar_database .*|avatar_database \"$db\";|" \
     -e "s|^avatar_secret .*|avatar_secret file:$secret;|" \
+    -e "s|^avatar_public_url .*|avatar_public_url http://127.0.0.1:$port;|" \
+    -e "s|^avatar_signup .*|avatar_signup ${AVATAR_SIGNUP:-invite};|" \
     "$top/conf/avatar-http.conf" > "$out/avatar-http.conf"
 
 user_line="user $(id -un);"

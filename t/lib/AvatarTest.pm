@@ -189,9 +189,14 @@ sub nginx_test {
     return ($rc, $out);
 }
 
+# start_nginx(http => ..., server => ...) writes the test's config;
+# start_nginx(file => F, port => P) runs a configuration written elsewhere
+# (such as tools/conf.sh's, from conf/).
 sub start_nginx {
     my ($self, %o) = @_;
-    my $file = $self->write_config(%o);
+    my $file = $o{file} || $self->write_config(%o);
+    $self->{port} = $o{port} if $o{port};
+    $self->{pidfile} = $o{pidfile};
     my $env = $self->sanitizer_env;
     my $out = `$env$NGINX -p $self->{dir} -c $file -e $self->{dir}/error.log 2>&1`;
     die "nginx did not start: $out\n" . $self->error_log if $?;
@@ -202,7 +207,7 @@ sub start_nginx {
 
 sub nginx_pid {
     my ($self) = @_;
-    open my $fh, '<', "$self->{dir}/nginx.pid" or return;
+    open my $fh, '<', $self->{pidfile} || "$self->{dir}/nginx.pid" or return;
     chomp(my $pid = <$fh>);
     return $pid;
 }
@@ -315,6 +320,87 @@ END {
         $t->stop_nginx;
         $t->stop_pg unless $t->{no_db};
     }
+}
+
+# --- Accounts and dealerships for the API tests (t/10-12) ---
+
+sub patch { my $s = shift; $s->http('PATCH', @_) }
+sub del   { my $s = shift; $s->http('DELETE', @_) }
+
+# A value as an SQL literal, for the psql helpers below (tests only).
+sub sql_quote {
+    my ($v) = @_;
+    return 'NULL' unless defined $v;
+    $v =~ s/'/''/g;
+    return "'$v'";
+}
+
+# start_nginx with the default locations and the mail outbox in the test's
+# directory ($t->dir . '/outbox'), unless the config names one itself.
+sub start_api {
+    my ($self, %o) = @_;
+    my $outbox = "$self->{dir}/outbox";
+    mkdir $outbox;
+    # the workers (nobody, when the test runs as root) write the outbox
+    system('chown', 'nobody', $outbox) if $> == 0;
+    my $mail = $self->config_text(%o) =~ /^\s*avatar_mail\b/m ? ''
+             : "avatar_mail outbox dir=$outbox;";
+    $o{http} = join "\n", grep { length } $mail, $o{http} // '';
+    return $self->start_nginx(%o);
+}
+
+# The first super admin, by avatarctl bootstrap-admin; returns its id.
+sub bootstrap_admin {
+    my ($self, $email, $password) = @_;
+    my ($rc, $out) = $self->avatarctl('bootstrap-admin', '--database',
+                                      $self->{conninfo}, '--email', $email,
+                                      '--password', $password);
+    die "bootstrap-admin failed: $out" if $rc;
+    return 0 + $self->psql('SELECT id FROM users WHERE lower(email) ='
+                           . ' lower(' . sql_quote($email) . ')');
+}
+
+# POST /api/v1/auth/login: the access token (and, in list context, the
+# whole answer); dies when the login fails.
+sub login {
+    my ($self, $email, $password) = @_;
+    my $r = $self->post('/api/v1/auth/login',
+                        json => { email => $email, password => $password });
+    die "login of $email failed: $r->{status} " . ($r->{body} // '')
+        unless $r->{status} == 200 && $r->{json} && $r->{json}{access_token};
+    return wantarray ? ($r->{json}{access_token}, $r->{json})
+                     : $r->{json}{access_token};
+}
+
+# A dealership written straight into the database; returns its id.
+sub make_dealership {
+    my ($self, $name, %o) = @_;
+    my $active = !exists $o{is_active} || $o{is_active} ? 'true' : 'false';
+    return 0 + $self->psql('INSERT INTO dealerships (name, is_active)'
+                           . ' VALUES (' . sql_quote($name) . ", $active)"
+                           . ' RETURNING id');
+}
+
+# An account written straight into the database, active and verified,
+# with the password of the existing account `like` (an e-mail address), so
+# that fixtures cost no bcrypt: create_user(email => ..., like => ...,
+# role => 'user', dealership_id => undef, first_name, last_name,
+# is_active => 1).  Returns its id (a number, so JSON sends one).
+sub create_user {
+    my ($self, %o) = @_;
+    die "create_user needs email and like" unless $o{email} && $o{like};
+    my $active = !exists $o{is_active} || $o{is_active} ? 'true' : 'false';
+    return 0 + $self->psql(
+        'INSERT INTO users (email, password_hash, first_name, last_name,'
+      . ' role, dealership_id, is_active, is_verified) SELECT '
+      . join(', ', sql_quote($o{email}), 'password_hash',
+             sql_quote($o{first_name} // 'Test'),
+             sql_quote($o{last_name} // 'User'),
+             sql_quote($o{role} // 'user'),
+             defined $o{dealership_id} ? int($o{dealership_id}) : 'NULL',
+             $active, 'true')
+      . ' FROM users WHERE lower(email) = lower(' . sql_quote($o{like})
+      . ') RETURNING id');
 }
 
 1;
