@@ -319,7 +319,9 @@ ngx_http_avatar_start(ngx_http_request_t *r, ngx_http_avatar_ctx_t *ctx)
                                          "Request body too large");
             }
 
-            len += cl->buf->last - cl->buf->pos;
+            if (cl->buf->last > cl->buf->pos) {
+                len += cl->buf->last - cl->buf->pos;
+            }
         }
 
         p = ngx_pnalloc(r->pool, len + 1);
@@ -330,8 +332,11 @@ ngx_http_avatar_start(ngx_http_request_t *r, ngx_http_avatar_ctx_t *ctx)
         len = 0;
 
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            ngx_memcpy(p + len, cl->buf->pos, cl->buf->last - cl->buf->pos);
-            len += cl->buf->last - cl->buf->pos;
+            if (cl->buf->last > cl->buf->pos) {
+                ngx_memcpy(p + len, cl->buf->pos,
+                           cl->buf->last - cl->buf->pos);
+                len += cl->buf->last - cl->buf->pos;
+            }
         }
 
         if (avc_call_set_body(ctx->call, p, len) != AVC_OK) {

@@ -57,6 +57,7 @@ close $fh;
 my $inc = "$AvatarTest::TOP/libavatarcore/include";
 my $out = `cc -Wall -I$inc -o $dir/user $dir/user.c -L$b -lavatarcore -Wl,-rpath,$b 2>&1`;
 is($?, 0, 'a program links the shared library') or diag $out;
-is(system("$dir/user"), 0, '... and sees the version it was built with');
+my $env = AvatarTest->can('sanitizer_env')->({ dir => $dir });
+is(system("$env$dir/user"), 0, '... and sees the version it was built with');
 
 done_testing;

@@ -18,7 +18,7 @@ my ($rc, $out) = $t->run_cmd('sh', "$AvatarTest::TOP/tools/conf.sh",
                              "$dir/dropin", $t->conninfo, "$dir/secret",
                              AvatarTest::free_port(), 1);
 is($rc, 0, 'tools/conf.sh writes a configuration') or diag $out;
-$out = `$AvatarTest::NGINX -p $dir/dropin -c $dir/dropin/nginx.conf -e $dir/dropin/t.log -t 2>&1`;
+$out = `@{[ $t->sanitizer_env ]}$AvatarTest::NGINX -p $dir/dropin -c $dir/dropin/nginx.conf -e $dir/dropin/t.log -t 2>&1`;
 is($? >> 8, 0, 'nginx -t accepts conf/nginx.conf with paths adjusted')
     or diag $out;
 

@@ -202,6 +202,10 @@ sub start_nginx {
     die "nginx did not start: $out\n" . $self->error_log if $?;
     $self->{nginx} = 1;
     $self->wait_port($self->{port});
+    # a worker whose core did not start would leave requests hanging
+    sleep 0.1;
+    die "nginx started with errors:\n" . $self->error_log
+        if $self->error_log =~ /\[emerg\]/;
     return $self;
 }
 

@@ -41,6 +41,8 @@ typedef struct {
 
 extern const ctl_cmd_t ctl_cmd_migrate;
 extern const ctl_cmd_t ctl_cmd_bootstrap_admin;
+extern const ctl_cmd_t ctl_cmd_user;
+extern const ctl_cmd_t ctl_cmd_dealership;
 
 /* "avatarctl: <message>" on stderr */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

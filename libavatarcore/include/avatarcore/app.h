@@ -123,6 +123,8 @@ AVC_API int avc_op_users_update(avc_call_t *call);
 AVC_API int avc_op_users_delete(avc_call_t *call);
 /* PATCH /{id}/toggle-active */
 AVC_API int avc_op_users_toggle_active(avc_call_t *call);
+/* POST /invites: 201 {id, email, expires_at}; the invitation is mailed. */
+AVC_API int avc_op_users_invite(avc_call_t *call);
 
 /* /api/v1/dealerships/... */
 /* POST / (super admin): 201. */

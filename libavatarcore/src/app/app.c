@@ -47,6 +47,10 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
                                          AVC_VERSION_STRING));
     app->db = avc_db_new(loop, conninfo, (unsigned) pool,
                          (unsigned) timeout);
+    if (app->db && avc__register_statements(app->db) != AVC_OK) {
+        avc_app_free(app);
+        return NULL;
+    }
     app->http = avc_http_new(loop);
     app->secret = strdup(secret);
     app->secret_len = strlen(secret);
@@ -227,6 +231,7 @@ avc_call_free(avc_call_t *call)
     if (call->op_free) {
         call->op_free(call->op);
     }
+    json_decref(call->who_json);
     avc_kv_free(call->params);
     avc_kv_free(call->headers);
     avc_kv_free(call->resp_headers);

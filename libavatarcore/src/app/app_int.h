@@ -76,9 +76,10 @@ struct avc_call_s {
     avc__kv_t *resp_headers;
     avc__kv_t **resp_tail;
 
-    /* set by avc__authenticate */
+    /* set by avc__authenticate: the caller, and its User object */
     int authed;
     avc__principal_t who;
+    json_t *who_json;
 
     /* the running step (query, transaction, offloaded work) */
     struct avc__step_s *step;
@@ -97,9 +98,12 @@ struct avc_call_s {
 typedef void (*avc__q_cb)(avc_call_t *call, int err, avc_db_res_t *res);
 typedef void (*avc__tx_cb)(avc_call_t *call, int err);
 
-/* Run a query (named: a registered statement name). */
+/* Run a query with bound parameters. */
 int avc__q(avc_call_t *call, const char *sql, int nparams,
            const char *const *params, avc__q_cb cb);
+/* Run a statement registered in avc_app_new (prepared per connection). */
+int avc__qn(avc_call_t *call, const char *name, int nparams,
+            const char *const *params, avc__q_cb cb);
 /* Begin a transaction: later avc__txq calls run in it. */
 int avc__begin(avc_call_t *call, avc__tx_cb cb);
 int avc__txq(avc_call_t *call, const char *sql, int nparams,
@@ -162,6 +166,11 @@ void avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call));
     "floor(extract(epoch FROM " t ".password_changed_at) * 1000)::bigint"
 
 json_t *avc__user_json(avc_db_res_t *res, int row);
+json_t *avc__user_json_at(avc_db_res_t *res, int row, int col);
+
+/* The statements every process prepares (avc__qn). */
+#define AVC__STMT_PRINCIPAL "avc_principal"
+int avc__register_statements(avc_db_t *db);
 json_t *avc__dealership_json(avc_db_res_t *res, int row);
 
 /* 401 with both {"detail"} (old clients) and the error shape. */

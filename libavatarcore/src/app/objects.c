@@ -32,19 +32,26 @@ avc_bool(avc_db_res_t *res, int row, int col)
 json_t *
 avc__user_json(avc_db_res_t *res, int row)
 {
+    return avc__user_json_at(res, row, 0);
+}
+
+/* A User from AVC__USER_COLS starting at column c0. */
+json_t *
+avc__user_json_at(avc_db_res_t *res, int row, int c0)
+{
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
                      " s:o}",
-                     "id", avc_bigint(res, row, 0),
-                     "email", avc_text(res, row, 1),
-                     "first_name", avc_text(res, row, 2),
-                     "last_name", avc_text(res, row, 3),
-                     "role", avc_text(res, row, 4),
-                     "is_active", avc_bool(res, row, 5),
-                     "is_verified", avc_bool(res, row, 6),
-                     "dealership_id", avc_bigint(res, row, 7),
-                     "last_login", avc_text(res, row, 8),
-                     "created_at", avc_text(res, row, 9),
-                     "updated_at", avc_text(res, row, 10));
+                     "id", avc_bigint(res, row, c0 + 0),
+                     "email", avc_text(res, row, c0 + 1),
+                     "first_name", avc_text(res, row, c0 + 2),
+                     "last_name", avc_text(res, row, c0 + 3),
+                     "role", avc_text(res, row, c0 + 4),
+                     "is_active", avc_bool(res, row, c0 + 5),
+                     "is_verified", avc_bool(res, row, c0 + 6),
+                     "dealership_id", avc_bigint(res, row, c0 + 7),
+                     "last_login", avc_text(res, row, c0 + 8),
+                     "created_at", avc_text(res, row, c0 + 9),
+                     "updated_at", avc_text(res, row, c0 + 10));
 }
 
 json_t *

@@ -31,6 +31,9 @@ typedef struct avc__step_s {
     void (*arg_free)(void *arg);
     avc_timer_t *timer;
     void (*later)(avc_call_t *call);
+    /* the op state of a cancelled call, kept while a thread may use it */
+    void *held_op;
+    void (*held_free)(void *op);
 } avc__step_t;
 
 static void
@@ -57,6 +60,14 @@ avc_steps_cancel(avc_call_t *call, void *ctx)
         if (st->kind == AVC_STEP_DELAY) {
             avc_timer_free(st->timer);
             free(st);
+            return;
+        }
+        if (st->kind == AVC_STEP_OFFLOAD) {
+            /* the work may be reading the op state: free it after */
+            st->held_op = call->op;
+            st->held_free = call->op_free;
+            call->op = NULL;
+            call->op_free = NULL;
             return;
         }
         /* BEGIN, COMMIT and OFFLOAD finish, then see call == NULL */
@@ -98,7 +109,7 @@ avc_query_done(int err, avc_db_res_t *res, void *data)
 
 static int
 avc_query_start(avc_call_t *call, avc_db_tx_t *tx, const char *sql,
-    int nparams, const char *const *params, avc__q_cb cb)
+    int named, int nparams, const char *const *params, avc__q_cb cb)
 {
     avc__step_t *st;
 
@@ -113,9 +124,9 @@ avc_query_start(avc_call_t *call, avc_db_tx_t *tx, const char *sql,
     st->kind = AVC_STEP_QUERY;
     st->tx = tx;
     st->qcb = cb;
-    st->q = tx ? avc_db_tx_query(tx, sql, 0, nparams, params,
+    st->q = tx ? avc_db_tx_query(tx, sql, named, nparams, params,
                                  avc_query_done, st)
-               : avc_db_query(call->app->db, sql, 0, nparams, params, 0,
+               : avc_db_query(call->app->db, sql, named, nparams, params, 0,
                               avc_query_done, st);
     if (st->q == NULL) {
         free(st);
@@ -129,7 +140,14 @@ int
 avc__q(avc_call_t *call, const char *sql, int nparams,
     const char *const *params, avc__q_cb cb)
 {
-    return avc_query_start(call, NULL, sql, nparams, params, cb);
+    return avc_query_start(call, NULL, sql, 0, nparams, params, cb);
+}
+
+int
+avc__qn(avc_call_t *call, const char *name, int nparams,
+    const char *const *params, avc__q_cb cb)
+{
+    return avc_query_start(call, NULL, name, 1, nparams, params, cb);
 }
 
 int
@@ -139,7 +157,7 @@ avc__txq(avc_call_t *call, const char *sql, int nparams,
     if (call->tx == NULL) {
         return AVC_ESTATE;
     }
-    return avc_query_start(call, call->tx, sql, nparams, params, cb);
+    return avc_query_start(call, call->tx, sql, 0, nparams, params, cb);
 }
 
 static void
@@ -255,6 +273,9 @@ avc_offload_done(void *data, int status)
     }
     if (st->arg_free) {
         st->arg_free(st->arg);
+    }
+    if (st->held_free) {
+        st->held_free(st->held_op);
     }
     free(st);
 }

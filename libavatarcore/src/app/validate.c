@@ -24,7 +24,11 @@ avc__v_begin(avc__v_t *v, avc_call_t *call, int required)
     }
     if (call->body_len == 0 && !required) {
         v->body = json_object();
-        return v->body ? AVC_OK : AVC_ENOMEM;
+        if (v->body == NULL) {
+            avc__call_error(call, 500, "Internal server error");
+            return AVC_ENOMEM;
+        }
+        return AVC_OK;
     }
     ctype = avc_call_header(call, "Content-Type");
     if (call->body_len > 0 && (ctype == NULL

@@ -26,7 +26,8 @@ typedef struct {
 int avc__v_begin(avc__v_t *v, avc_call_t *call, int required);
 void avc__v_end(avc__v_t *v);
 
-/* Record a problem with a field. */
+/* Record a problem with a field: "email" is reported as "body.email";
+ * names starting with "query." or "path.", and "body", as they are. */
 void avc__v_fail(avc__v_t *v, const char *field, const char *type,
                  const char *message);
 

@@ -70,7 +70,7 @@ avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
         return;
     }
     /* u.id, u.email, u.role, u.is_active, u.dealership_id, d.is_active,
-       password_changed_at as epoch seconds */
+       pwc, then the User columns */
     if (strcmp(avc_db_res_value(res, 0, 3), "t") != 0
         || (!avc_db_res_isnull(res, 0, 5)
             && strcmp(avc_db_res_value(res, 0, 5), "t") != 0))
@@ -90,6 +90,7 @@ avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
              avc_db_res_value(res, 0, 2));
     v = avc_db_res_value(res, 0, 4);
     call->who.dealership_id = avc_db_res_isnull(res, 0, 4) ? 0 : atoll(v);
+    call->who_json = avc__user_json_at(res, 0, 7);
     call->authed = 1;
 
     /* the operation's own state starts empty */
@@ -137,14 +138,21 @@ avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
         avc__reply_unauthorized(call, "Could not validate credentials");
         return;
     }
-    if (avc__q(call,
-               "SELECT u.id, u.email, u.role, u.is_active, u.dealership_id,"
-               " d.is_active, " AVC__PWC("u")
-               " FROM users u LEFT JOIN dealerships d"
-               " ON d.id = u.dealership_id WHERE u.id = $1::bigint",
-               1, params, avc_auth_loaded) != AVC_OK)
+    if (avc__qn(call, AVC__STMT_PRINCIPAL, 1, params, avc_auth_loaded)
+        != AVC_OK)
     {
         avc__call_error(call, 503, "Service temporarily unavailable");
     }
     avc_token_free(t);
+}
+
+int
+avc__register_statements(avc_db_t *db)
+{
+    /* the caller of every authenticated request: one indexed lookup */
+    return avc_db_statement(db, AVC__STMT_PRINCIPAL,
+               "SELECT u.id, u.email, u.role, u.is_active, u.dealership_id,"
+               " d.is_active, " AVC__PWC("u") ", " AVC__USER_COLS
+               " FROM users u LEFT JOIN dealerships d"
+               " ON d.id = u.dealership_id WHERE u.id = $1::bigint");
 }
