@@ -75,5 +75,20 @@ like($log, qr/user=- role=- dealership=- .*"POST \/api\/v1\/auth\/login/m,
      '... empty without a token');
 unlike($log, qr/eyJ/, '... and no token is logged');
 
+# security headers from conf/avatar-headers.conf, on every kind of answer
+for my $path ('/api/v1/', '/api/v1/nope', '/', '/deep/link', '/health') {
+    my $r = $t->get($path);
+    my $h = $r->{headers};
+    ok($h->{'x-content-type-options'} eq 'nosniff'
+       && $h->{'x-frame-options'} eq 'DENY'
+       && $h->{'referrer-policy'} eq 'strict-origin-when-cross-origin'
+       && ($h->{'permissions-policy'} // '') =~ /microphone=\(self\)/
+       && ($h->{'content-security-policy'} // '') =~ /default-src 'self'/,
+       "security headers on $path ($r->{status})");
+}
+$r = $t->get('/deep/link');
+is($r->{status}, 200, 'a deep link of the web app falls back to index.html');
+like($r->{headers}{'cache-control'} // '', qr/no-cache/, '... never cached');
+
 $t->finish;
 done_testing;
