@@ -15,8 +15,10 @@ CFLAGS   ?= $(OPT) -g
 CORE_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-fPIC -fvisibility=hidden -DAVC_BUILDING -D_GNU_SOURCE \
 	-Ilibavatarcore/include -Ilibavatarcore/src/util \
-	$(shell pkg-config --cflags libcurl jansson libpq libcrypto 2>/dev/null)
-CORE_LIBS = $(shell pkg-config --libs libcurl jansson libpq libcrypto 2>/dev/null) \
+	$(shell pkg-config --cflags libcurl jansson libpq libcrypto libzip \
+		libxml-2.0 2>/dev/null)
+CORE_LIBS = $(shell pkg-config --libs libcurl jansson libpq libcrypto \
+		libzip libxml-2.0 2>/dev/null) \
 	-lcrypt -lpthread -lm
 SONAME   = libavatarcore.so.0
 SOVER    = 0.1.0

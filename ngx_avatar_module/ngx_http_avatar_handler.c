@@ -12,6 +12,7 @@ typedef struct {
     ngx_http_avatar_route_t   *route;
     unsigned                   waiting:1;   /* the handler returned */
     unsigned                   done:1;      /* the core answered */
+    unsigned                   refused:1;   /* the core wants no more body */
 } ngx_http_avatar_ctx_t;
 
 
@@ -384,6 +385,86 @@ ngx_http_avatar_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Streaming bodies (uploads): nginx reads the body unbuffered and each
+ * piece goes to the core as it arrives, so a large upload is neither held
+ * whole in a buffer nor written to a temporary file by nginx.
+ */
+
+static void
+ngx_http_avatar_stream_read(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_chain_t            *cl;
+    ngx_http_avatar_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_avatar_module);
+
+    /* hold the request: the core may answer and finalize it meanwhile */
+    r->main->count++;
+
+    for ( ;; ) {
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            if (!ctx->done && cl->buf->last > cl->buf->pos
+                && avc_call_feed(ctx->call, cl->buf->pos,
+                                 cl->buf->last - cl->buf->pos) != AVC_OK
+                && !ctx->done)
+            {
+                ctx->refused = 1;
+            }
+
+            cl->buf->pos = cl->buf->last;
+        }
+
+        r->request_body->bufs = NULL;
+
+        if (ctx->done || ctx->refused) {
+            /* the rest of the body is not wanted: nginx discards it */
+            break;
+        }
+
+        if (!r->reading_body) {
+            if (avc_call_feed_end(ctx->call) != AVC_OK && !ctx->done) {
+                ctx->refused = 1;
+            }
+            break;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            /* the client went away or timed out: cancel the operation */
+            ngx_http_finalize_request(r, rc);
+            break;
+        }
+
+        if (r->request_body->bufs == NULL && r->reading_body) {
+            break;              /* wait for more */
+        }
+    }
+
+    if (ctx->refused && !ctx->done) {
+        /* a core that refuses a piece answers; if it has not, do so */
+        ngx_http_finalize_request(r,
+                                  ngx_http_avatar_send_error(r,
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "Internal server error"));
+        ctx->done = 1;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+static void
+ngx_http_avatar_stream_start(ngx_http_request_t *r)
+{
+    r->read_event_handler = ngx_http_avatar_stream_read;
+    ngx_http_avatar_stream_read(r);
+}
+
+
 static ngx_int_t
 ngx_http_avatar_preflight(ngx_http_request_t *r)
 {
@@ -575,6 +656,49 @@ ngx_http_avatar_handler(ngx_http_request_t *r)
                 }
             }
         }
+    }
+
+    if (route->body == NGX_HTTP_AVATAR_BODY_STREAM) {
+        alcf = ngx_http_get_module_loc_conf(r, ngx_http_avatar_module);
+
+        if (r->headers_in.content_length_n
+            > (off_t) alcf->max_upload_size)
+        {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_avatar_send_error(r,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "Upload too large");
+        }
+
+        /* the operation starts first: it checks who asks, and where */
+        if (ctx->route->op(ctx->call) != AVC_OK) {
+            return ngx_http_avatar_send_error(r,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "Internal server error");
+        }
+
+        if (ctx->done) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_avatar_send_call(r, ctx);
+        }
+
+        ctx->waiting = 1;
+        r->request_body_no_buffering = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_avatar_stream_start);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
     }
 
     if (!route->body) {

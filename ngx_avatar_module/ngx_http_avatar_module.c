@@ -173,6 +173,13 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       offsetof(ngx_http_avatar_loc_conf_t, max_body_size),
       NULL },
 
+    { ngx_string("avatar_max_upload_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_avatar_loc_conf_t, max_upload_size),
+      NULL },
+
       ngx_null_command
 };
 
@@ -294,6 +301,7 @@ ngx_http_avatar_create_loc_conf(ngx_conf_t *cf)
     alcf->api = NGX_CONF_UNSET;
     alcf->error = NGX_CONF_UNSET;
     alcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    alcf->max_upload_size = NGX_CONF_UNSET_SIZE;
 
     return alcf;
 }
@@ -311,6 +319,8 @@ ngx_http_avatar_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->error, prev->error, 0);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_upload_size, prev->max_upload_size,
+                              50 * 1024 * 1024);
 
     if (conf->api) {
         /*

@@ -35,6 +35,7 @@ typedef struct {
     ngx_flag_t                 api;
     ngx_flag_t                 error;
     size_t                     max_body_size;
+    size_t                     max_upload_size;
 } ngx_http_avatar_loc_conf_t;
 
 
@@ -50,8 +51,13 @@ typedef struct {
     ngx_uint_t                 methods;       /* NGX_HTTP_GET | ... */
     const char                *pattern;       /* "/api/v1/users/{id}" */
     avc_op_t                   op;
-    ngx_uint_t                 body;          /* reads a request body */
+    ngx_uint_t                 body;          /* NGX_HTTP_AVATAR_BODY_* */
 } ngx_http_avatar_route_t;
+
+
+#define NGX_HTTP_AVATAR_BODY_NONE    0
+#define NGX_HTTP_AVATAR_BODY_JSON    1     /* read whole, in memory */
+#define NGX_HTTP_AVATAR_BODY_STREAM  2     /* fed to the core as it comes */
 
 
 #define NGX_HTTP_AVATAR_MAX_PARAMS  4

@@ -50,6 +50,20 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_PATCH, "/api/v1/dealerships/{id}/rag-config",
       avc_op_dealerships_rag_config, 1 },
 
+    /* knowledge base */
+    { NGX_HTTP_POST, "/api/v1/rag/{id}/initialize", avc_op_rag_initialize,
+      0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/rag/{id}/status", avc_op_rag_status, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/rag/{id}/documents",
+      avc_op_rag_documents, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/rag/{id}/documents/{doc_id}",
+      avc_op_rag_document_get, 0 },
+    { NGX_HTTP_DELETE, "/api/v1/rag/{id}/documents/{doc_id}",
+      avc_op_rag_document_delete, 0 },
+    { NGX_HTTP_DELETE, "/api/v1/rag/{id}/reset", avc_op_rag_reset, 0 },
+    { NGX_HTTP_POST, "/api/v1/rag/{id}/upload/{topic}", avc_op_rag_upload,
+      NGX_HTTP_AVATAR_BODY_STREAM },
+
     { 0, NULL, NULL, 0 }
 };
 

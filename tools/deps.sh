@@ -7,7 +7,7 @@ set -eu
 
 build="gcc make pkg-config nginx-core nginx-dev libcurl4-openssl-dev
 libjansson-dev libpq-dev libcrypt-dev libssl-dev zlib1g-dev libpcre2-dev
-libpcre3-dev nodejs npm"
+libpcre3-dev libzip-dev libxml2-dev poppler-utils nodejs npm"
 run="postgresql-15 postgresql-client-15 openssl"
 test="perl wrk valgrind curl"
 

@@ -70,6 +70,16 @@ AVC_API int avc_call_set_header(avc_call_t *call, const char *name,
                                 const char *value);
 AVC_API int avc_call_set_body(avc_call_t *call, const void *body, size_t len);
 
+/*
+ * Streaming request bodies (uploads).  For a route whose body streams, the
+ * host starts the operation first, then feeds the body piece by piece as
+ * it arrives and says when it ended.  AVC_OK: go on; any other value: the
+ * call has answered or will (a refused upload, a client error), and the
+ * rest of the body is not wanted.  Pieces are copied or consumed at once.
+ */
+AVC_API int avc_call_feed(avc_call_t *call, const void *p, size_t n);
+AVC_API int avc_call_feed_end(avc_call_t *call);
+
 /* Borrowed request values; NULL when absent. */
 AVC_API const char *avc_call_param(const avc_call_t *call, const char *name);
 AVC_API const char *avc_call_header(const avc_call_t *call,
@@ -139,6 +149,16 @@ AVC_API int avc_op_dealerships_update(avc_call_t *call);
 AVC_API int avc_op_dealerships_rag_config(avc_call_t *call);
 /* DELETE /{id} (super admin): 204. */
 AVC_API int avc_op_dealerships_delete(avc_call_t *call);
+
+/* /api/v1/rag/{id}/...: the knowledge base */
+AVC_API int avc_op_rag_initialize(avc_call_t *call);
+AVC_API int avc_op_rag_status(avc_call_t *call);
+AVC_API int avc_op_rag_documents(avc_call_t *call);
+AVC_API int avc_op_rag_document_get(avc_call_t *call);
+AVC_API int avc_op_rag_document_delete(avc_call_t *call);
+AVC_API int avc_op_rag_reset(avc_call_t *call);
+/* streams its body: start it, then avc_call_feed / avc_call_feed_end */
+AVC_API int avc_op_rag_upload(avc_call_t *call);
 
 /*
  * The error body of the API contract, as a new string:

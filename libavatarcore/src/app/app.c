@@ -5,6 +5,9 @@
 
 #include <avatarcore/http.h>
 #include <avatarcore/mail.h>
+#include <avatarcore/embed.h>
+
+#include "../rag/ingest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +78,24 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
     if (app->mailer && app->db) {
         app->mailq = avc_mail_queue_new(loop, app->db, app->mailer, 0);
     }
+    if (app->http) {
+        app->embedder = avc_embedder_new(loop, app->http, cfg, err);
+        if (app->embedder == NULL) {
+            avc_log(AVC_LOG_ERR, "app: embeddings: %s", avc_strerror(*err));
+            avc_app_free(app);
+            return NULL;
+        }
+        *err = AVC_ENOMEM;
+    }
+    if (app->embedder && app->db
+        && strcmp(avc_config_get(cfg, "rag.ingest", "on"), "off") != 0)
+    {
+        app->ingest = avc__ingest_new(loop, app->db, app->embedder);
+        if (app->ingest == NULL) {
+            avc_app_free(app);
+            return NULL;
+        }
+    }
     if (app->version == NULL || app->db == NULL || app->http == NULL
         || app->secret == NULL || app->public_url == NULL
         || app->mailq == NULL)
@@ -105,8 +126,10 @@ avc_app_free(avc_app_t *app)
         }
         call->app = NULL;
     }
+    avc__ingest_free(app->ingest);
     avc_mail_queue_free(app->mailq);
     avc_mailer_free(app->mailer);
+    avc_embedder_free(app->embedder);
     avc_db_free(app->db);
     avc_http_free(app->http);
     free(app->public_url);
@@ -116,6 +139,12 @@ avc_app_free(avc_app_t *app)
     }
     free(app->version);
     free(app);
+}
+
+void
+avc__ingest_kick(avc_app_t *app)
+{
+    avc__ingest_kick_queue(app->ingest);
 }
 
 AVC_API avc_loop_t *
@@ -232,6 +261,7 @@ avc_call_free(avc_call_t *call)
         call->op_free(call->op);
     }
     json_decref(call->who_json);
+    free(call->auth);
     avc_kv_free(call->params);
     avc_kv_free(call->headers);
     avc_kv_free(call->resp_headers);
@@ -364,6 +394,43 @@ avc_call_set_body(avc_call_t *call, const void *body, size_t len)
     return AVC_OK;
 }
 
+/* a streamed body that no operation consumes is kept up to this size */
+#define AVC_CALL_MAX_BODY (1024 * 1024)
+
+AVC_API int
+avc_call_feed(avc_call_t *call, const void *p, size_t n)
+{
+    char *b;
+
+    if (call->status != 0) {
+        return AVC_ESTATE;      /* answered already */
+    }
+    if (call->feed) {
+        return call->feed(call, p, n);
+    }
+    if (call->body_len + n > AVC_CALL_MAX_BODY) {
+        return AVC_ETOOBIG;
+    }
+    b = realloc(call->body, call->body_len + n + 1);
+    if (b == NULL) {
+        return AVC_ENOMEM;
+    }
+    memcpy(b + call->body_len, p, n);
+    call->body = b;
+    call->body_len += n;
+    b[call->body_len] = '\0';
+    return AVC_OK;
+}
+
+AVC_API int
+avc_call_feed_end(avc_call_t *call)
+{
+    if (call->status != 0) {
+        return AVC_ESTATE;
+    }
+    return call->feed_end ? call->feed_end(call) : AVC_OK;
+}
+
 AVC_API const char *
 avc_call_param(const avc_call_t *call, const char *name)
 {
@@ -451,6 +518,8 @@ avc_call_finish(avc_call_t *call)
 {
     avc_app_t *app = call->app;
 
+    /* an operation that answers early abandons what still runs */
+    avc__steps_cancel(call);
     avc_call_unlink(call);
     call->cancel = NULL;
     if (app) {

@@ -28,6 +28,8 @@ struct avc_app_s {
     char *public_url;           /* links in mails point here */
     struct avc_mailer_s *mailer;
     struct avc_mail_queue_s *mailq;
+    struct avc_embedder_s *embedder;
+    struct avc__ingest_s *ingest;
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
@@ -80,6 +82,7 @@ struct avc_call_s {
     int authed;
     avc__principal_t who;
     json_t *who_json;
+    void *auth;                 /* authentication in progress (freed) */
 
     /* the running step (query, transaction, offloaded work) */
     struct avc__step_s *step;
@@ -88,6 +91,10 @@ struct avc_call_s {
     /* the operation's own state, freed with the call */
     void *op;
     void (*op_free)(void *op);
+
+    /* a streaming body goes here instead of into body (see app.h) */
+    int (*feed)(avc_call_t *call, const char *p, size_t n);
+    int (*feed_end)(avc_call_t *call);
 };
 
 /*
@@ -109,6 +116,9 @@ int avc__begin(avc_call_t *call, avc__tx_cb cb);
 int avc__txq(avc_call_t *call, const char *sql, int nparams,
              const char *const *params, avc__q_cb cb);
 int avc__commit(avc_call_t *call, avc__tx_cb cb);
+/* Cancel the running step and roll back (a call that answered early). */
+void avc__steps_cancel(avc_call_t *call);
+
 /* Roll back (if a transaction is open) without waiting. */
 void avc__rollback(avc_call_t *call);
 
@@ -139,7 +149,8 @@ void avc__reply_step_error(avc_call_t *call, int err, avc_db_res_t *res);
 /*
  * Authenticate the call's bearer token and load the caller from the
  * database (role, active flags, dealership).  fn runs with call->who set;
- * otherwise the call is answered 401 and fn is not called.
+ * otherwise the call is answered 401 and fn is not called.  It keeps its
+ * own state: call->op is left to the operation.
  */
 void avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call));
 
@@ -178,6 +189,9 @@ void avc__reply_unauthorized(avc_call_t *call, const char *message);
 
 /* The bearer token of a call, or NULL. */
 const char *avc__bearer(const avc_call_t *call);
+
+/* Kick the ingestion queue (new documents are waiting). */
+void avc__ingest_kick(avc_app_t *app);
 
 /* Mark a call as running (the op will finish it later). */
 void avc__call_begin(avc_call_t *call, avc__cancel_fn cancel, void *ctx);

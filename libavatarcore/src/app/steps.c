@@ -18,6 +18,8 @@ typedef enum {
     AVC_STEP_DELAY
 } avc_step_kind_t;
 
+static void avc_steps_cancel_hook(avc_call_t *call, void *ctx);
+
 typedef struct avc__step_s {
     avc_call_t *call;           /* NULL once the call is gone */
     avc_step_kind_t kind;
@@ -42,8 +44,16 @@ avc_rollback_done(int err, avc_db_res_t *res, void *data)
     /* nothing waits for it: the connection returns to the pool */
 }
 
+void
+avc__steps_cancel(avc_call_t *call)
+{
+    if (call->step || call->tx) {
+        avc_steps_cancel_hook(call, NULL);
+    }
+}
+
 static void
-avc_steps_cancel(avc_call_t *call, void *ctx)
+avc_steps_cancel_hook(avc_call_t *call, void *ctx)
 {
     avc__step_t *st = call->step;
     avc_db_tx_t *tx = call->tx;
@@ -82,7 +92,7 @@ static void
 avc_step_attach(avc_call_t *call, avc__step_t *st)
 {
     call->step = st;
-    avc__call_begin(call, avc_steps_cancel, NULL);
+    avc__call_begin(call, avc_steps_cancel_hook, NULL);
 }
 
 static void

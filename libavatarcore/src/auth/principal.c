@@ -57,7 +57,7 @@ avc__bearer(const avc_call_t *call)
 static void
 avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
 {
-    avc_auth_t *a = call->op;
+    avc_auth_t *a = call->auth;
     void (*fn)(avc_call_t *call) = a->fn;
     const char *v;
 
@@ -93,10 +93,8 @@ avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
     call->who_json = avc__user_json_at(res, 0, 7);
     call->authed = 1;
 
-    /* the operation's own state starts empty */
-    avc_auth_free(call->op);
-    call->op = NULL;
-    call->op_free = NULL;
+    avc_auth_free(call->auth);
+    call->auth = NULL;
     fn(call);
 }
 
@@ -128,8 +126,8 @@ avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
     a->fn = fn;
     pwc = avc_token_claim(t, "pwc");
     snprintf(a->pwc, sizeof(a->pwc), "%s", pwc ? pwc : "-");
-    call->op = a;
-    call->op_free = avc_auth_free;
+    avc_auth_free(call->auth);
+    call->auth = a;
 
     sub = avc_token_claim(t, "sub");
     params[0] = sub;

@@ -1,0 +1,256 @@
+/*
+ * avatarcore/retrieve.h - hybrid retrieval over one dealership's
+ * knowledge base, and storing chunks for it.
+ *
+ * A retrieval, always scoped by dealership:
+ *
+ *   1. the query is embedded (through the embedder's query cache) while
+ *      one SQL statement reads the dealership's generation (so every
+ *      retrieval sees a change at once, at no extra round trip) and runs the
+ *      full-text search: the query's words, their stems and the F&I
+ *      synonyms of data/fi_synonyms.txt OR-ed into a tsquery against
+ *      document_chunks.tsv, ranked by ts_rank_cd, ready documents only,
+ *      topic filter applied;
+ *   2. the dealership's in-memory vector index (avatarcore/index.h) is
+ *      used when its generation is current, else (re)loaded from
+ *      PostgreSQL first: the embeddings of the ready documents' chunks
+ *      made by the embedder's model, a page of rows at a time, processed
+ *      on the thread pool.  The load also counts, for every term, how
+ *      many chunks contain it (document frequencies for the text score);
+ *   3. both lists (rag.candidates each) are fused by reciprocal rank
+ *      (k = 60) into the order of the results;
+ *   4. each candidate gets a relevance score in [0, 1] (see below) and
+ *      those under the floor are dropped, so that a question the material
+ *      does not cover returns no results at all;
+ *   5. the top_k chunks' text and document are read in one query.
+ *
+ * The relevance score of a chunk combines three signals, each in [0, 1]:
+ *
+ *   vector    its cosine with the query, mapped linearly from
+ *             rag.cos_low (0) to rag.cos_high (1): what "unrelated" and
+ *             "clearly about it" mean for the embedder in use;
+ *   text      the share of the query's information the chunk contains:
+ *             the query's content words and F&I concepts, each weighted by
+ *             its inverse document frequency in this dealership's chunks
+ *             (a word no chunk contains weighs most), summed over those
+ *             the chunk contains, divided by the total;
+ *   agreement its reciprocal-rank-fusion score relative to the best
+ *             possible (first in both lists).
+ *
+ * score = 0.40 vector + 0.40 text + 0.20 agreement.  A passage both
+ * retrievers rank first and that contains most of the question's rare
+ * words scores near 1; a passage that shares only common words with a
+ * question about something else scores low on every signal.  The floor
+ * (rag.min_score, or the min_score argument) is thus the share of the
+ * question the material must be seen to cover.
+ *
+ * Configuration keys read by avc_retriever_new():
+ *
+ *   rag.min_score        default floor, 0-1 (default 0.30)
+ *   rag.candidates       entries taken from each list, 5-500 (default 50)
+ *   rag.index_fp16       "on": re-score from half precision (half the
+ *                        memory; see index.h); default off
+ *   rag.max_indexes      dealerships whose index a worker keeps, least
+ *                        recently used dropped (default 64)
+ *   rag.offload_above    indexes larger than this are searched on the
+ *                        thread pool (default 20000 vectors)
+ *   rag.load_page        rows per page when loading an index (default 500)
+ *   rag.cos_low, rag.cos_high   cosine calibration; default 0.05 and 0.45
+ *                        for the local embedder, 0.15 and 0.60 for others
+ *
+ * Thread safety: a retriever belongs to its loop's thread.
+ */
+#ifndef AVATARCORE_RETRIEVE_H
+#define AVATARCORE_RETRIEVE_H
+
+#include <avatarcore/core.h>
+#include <avatarcore/loop.h>
+#include <avatarcore/db.h>
+#include <avatarcore/embed.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct avc_retriever_s avc_retriever_t;
+typedef struct avc_rag_results_s avc_rag_results_t;
+typedef struct avc_retrieve_op_s avc_retrieve_op_t;
+
+/*
+ * A retriever on loop over db and emb (borrowed: they must outlive it).
+ * cfg is read here and not kept.  Returns NULL for a bad setting (logged
+ * with its key) or when out of memory.
+ */
+AVC_API avc_retriever_t *avc_retriever_new(avc_loop_t *loop, avc_db_t *db,
+                                           avc_embedder_t *emb,
+                                           const avc_config_t *cfg);
+
+/*
+ * Free: retrievals still running complete with AVC_ECANCELED from within
+ * this call; index loads on the thread pool finish there, unobserved.
+ * NULL is a no-op.
+ */
+AVC_API void avc_retriever_free(avc_retriever_t *r);
+
+/* Which lists are used: both (the default), or one, for baselines. */
+typedef enum {
+    AVC_RETRIEVE_HYBRID = 0,
+    AVC_RETRIEVE_TEXT,          /* full-text search only */
+    AVC_RETRIEVE_VECTOR         /* vector index only */
+} avc_retrieve_mode_t;
+
+AVC_API void avc_retriever_set_mode(avc_retriever_t *r,
+                                    avc_retrieve_mode_t mode);
+
+/*
+ * Results, borrowed: valid during the callback only.  err is AVC_OK (res
+ * has 0 or more results, best first), or AVC_ENOTFOUND (no such
+ * dealership), AVC_EDB, AVC_EDBCONN, AVC_ETIMEDOUT, AVC_EUPSTREAM (the
+ * embedder failed: see avc_embedder_last_error), AVC_ECANCELED,
+ * AVC_ENOMEM; res is NULL on error.
+ */
+typedef void (*avc_retrieve_cb)(int err, const avc_rag_results_t *res,
+                                void *data);
+
+/*
+ * Retrieve up to top_k (1-100) chunks of dealership_id for query (1-8000
+ * bytes of UTF-8, copied).  topics is NULL or a NULL-terminated list of
+ * topic names (^[a-z0-9_]{1,64}$, at most 32) the results must be in.
+ * min_score in [0, 1] is the floor; a negative value takes rag.min_score.
+ * cb is called once, on the loop, never from within this call.  Returns
+ * AVC_OK, AVC_EINVAL (then cb is not called) or AVC_ENOMEM.
+ *
+ * avc_retrieve_start() also gives a handle in *op that cancels the
+ * retrieval (its queries are cancelled, no callback) until cb is called.
+ */
+AVC_API int avc_retrieve(avc_retriever_t *r, int64_t dealership_id,
+                         const char *query, size_t top_k,
+                         const char *const *topics, double min_score,
+                         avc_retrieve_cb cb, void *data);
+AVC_API int avc_retrieve_start(avc_retriever_t *r, int64_t dealership_id,
+                               const char *query, size_t top_k,
+                               const char *const *topics, double min_score,
+                               avc_retrieve_cb cb, void *data,
+                               avc_retrieve_op_t **op);
+AVC_API void avc_retrieve_cancel(avc_retrieve_op_t *op);
+
+/*
+ * Forget the index of a dealership (e.g. after a reset), or of all with
+ * dealership_id 0; the next retrieval reloads it.
+ */
+AVC_API void avc_retriever_invalidate(avc_retriever_t *r,
+                                      int64_t dealership_id);
+
+/* Counters for /metrics and tests (append-only). */
+typedef enum {
+    AVC_RETRIEVER_LOADS = 0,    /* index loads completed */
+    AVC_RETRIEVER_INDEXES,      /* indexes held now */
+    AVC_RETRIEVER_VECTORS,      /* vectors held now, all indexes */
+    AVC_RETRIEVER_MEMORY,       /* bytes held by the indexes */
+    AVC_RETRIEVER_QUERIES       /* retrievals completed */
+} avc_retriever_stat_t;
+
+AVC_API unsigned long long avc_retriever_stat(const avc_retriever_t *r,
+                                              avc_retriever_stat_t which);
+
+/* Results (i < count).  Strings are borrowed, like res. */
+AVC_API size_t avc_rag_results_count(const avc_rag_results_t *res);
+/* the dealership's generation the results reflect */
+AVC_API int64_t avc_rag_results_generation(const avc_rag_results_t *res);
+/* the best relevance score before the floor (0 when no candidate): how
+ * close the material came to covering the question */
+AVC_API double avc_rag_results_best_score(const avc_rag_results_t *res);
+
+AVC_API int64_t avc_rag_result_chunk_id(const avc_rag_results_t *res,
+                                        size_t i);
+AVC_API int64_t avc_rag_result_document_id(const avc_rag_results_t *res,
+                                           size_t i);
+AVC_API const char *avc_rag_result_filename(const avc_rag_results_t *res,
+                                            size_t i);
+AVC_API const char *avc_rag_result_topic(const avc_rag_results_t *res,
+                                         size_t i);
+/* the document's title, "" when none */
+AVC_API const char *avc_rag_result_title(const avc_rag_results_t *res,
+                                         size_t i);
+AVC_API const char *avc_rag_result_content(const avc_rag_results_t *res,
+                                           size_t i);
+/* the chunk's position in its document, from 0 */
+AVC_API int avc_rag_result_position(const avc_rag_results_t *res, size_t i);
+/* the relevance score, 0-1 (the API's "score" and "relevance") */
+AVC_API double avc_rag_result_score(const avc_rag_results_t *res, size_t i);
+/* its parts, for diagnostics: cosine (-1-1, 0 when not in the vector
+ * list), text coverage (0-1), fused rank score */
+AVC_API double avc_rag_result_cosine(const avc_rag_results_t *res, size_t i);
+AVC_API double avc_rag_result_coverage(const avc_rag_results_t *res,
+                                       size_t i);
+AVC_API double avc_rag_result_rrf(const avc_rag_results_t *res, size_t i);
+
+/*
+ * Storing chunks: the ingestion job inserts a document's chunks in its own
+ * transaction with avc_rag_insert_sql() and AVC_RAG_NPARAMS parameters in
+ * this order, one execution per chunk:
+ *
+ *   $1 AVC_RAG_P_DOCUMENT_ID   documents.id
+ *   $2 AVC_RAG_P_DEALERSHIP_ID its dealership (the composite foreign key
+ *                              refuses any other)
+ *   $3 AVC_RAG_P_TOPIC         the document's topic
+ *   $4 AVC_RAG_P_POSITION      0, 1, ... in document order
+ *   $5 AVC_RAG_P_TITLE         the document's title, or NULL
+ *   $6 AVC_RAG_P_CONTENT       the chunk's text
+ *   $7 AVC_RAG_P_EMBEDDING     avc_rag_vector_hex() of its vector, or NULL
+ *   $8 AVC_RAG_P_MODEL         avc_embedder_model(), or NULL
+ *
+ * The statement returns the chunk's id.  Or let avc_rag_store_chunks()
+ * insert them all.  Either way the chunks become searchable when the
+ * document's status turns 'ready': that update bumps the dealership's
+ * generation (a trigger of sql/002), which every worker notices.
+ */
+enum {
+    AVC_RAG_P_DOCUMENT_ID = 0,
+    AVC_RAG_P_DEALERSHIP_ID,
+    AVC_RAG_P_TOPIC,
+    AVC_RAG_P_POSITION,
+    AVC_RAG_P_TITLE,
+    AVC_RAG_P_CONTENT,
+    AVC_RAG_P_EMBEDDING,
+    AVC_RAG_P_MODEL,
+    AVC_RAG_NPARAMS
+};
+
+/* The INSERT statement (static). */
+AVC_API const char *avc_rag_insert_sql(void);
+
+/*
+ * A vector as the hex of its little-endian float32 bytes, the form $7
+ * takes: a new string (free() it), or NULL when out of memory.
+ */
+AVC_API char *avc_rag_vector_hex(const float *v, size_t dim);
+
+/*
+ * Parse a bytea value as the database returns it ("\x" and hex) into
+ * out[dim]: AVC_OK, or AVC_EPARSE (not hex, or not dim float32 values).
+ */
+AVC_API int avc_rag_vector_parse(const char *bytea, float *out, size_t dim);
+
+/*
+ * Insert n chunks of one document on tx (several multi-row statements of
+ * at most 256 chunks), contents[i] with vectors + i * dim (vectors may be
+ * NULL: stored without embedding), title and model may be NULL.
+ * Everything is copied.  cb(err, NULL, data) once, on the loop, after the
+ * last insert: AVC_OK or the first error (the transaction is then aborted
+ * on the server; roll it back).  Returns AVC_OK, AVC_EINVAL or
+ * AVC_ENOMEM (then cb is not called).
+ */
+AVC_API int avc_rag_store_chunks(avc_db_tx_t *tx, int64_t document_id,
+                                 int64_t dealership_id, const char *topic,
+                                 const char *title,
+                                 const char *const *contents, size_t n,
+                                 const float *vectors, size_t dim,
+                                 const char *model, avc_db_cb cb,
+                                 void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AVATARCORE_RETRIEVE_H */

@@ -1,0 +1,1915 @@
+/*
+ * Hybrid retrieval (see avatarcore/retrieve.h for the method).
+ *
+ * Per dealership the retriever keeps a snapshot: the vector index, the
+ * document frequencies of terms, the topic names behind the index's tags,
+ * and the generation it was built for.  Snapshots are reference-counted:
+ * a search on the thread pool holds one, so a reload can publish a new
+ * snapshot while the old one is still being searched.
+ *
+ * A load reads the ready chunks a page at a time (keyset pagination on
+ * the chunk id, so no page is big and none is read twice) and hands each
+ * page to the thread pool: hex decoding, the index insertion and the
+ * lexical analysis for the frequencies run there, one page at a time, on
+ * a snapshot nobody else sees yet.  Retrievals that need the snapshot
+ * wait on the load.
+ *
+ * A retrieval (an op): the query embedding and the first SQL statement
+ * (generation + full-text search) run at the same time; then the
+ * snapshot is made current if needed; the vector search runs (on the
+ * thread pool for large indexes); both lists are fused and a second
+ * statement reads the candidates' text, from which the text coverage is
+ * computed; scores, floor, top_k, callback.
+ */
+#include "rag_internal.h"
+
+#include <avatarcore/index.h>
+#include <avatarcore/retrieve.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AVC_R_RRF_K          60.0
+#define AVC_R_QUERY_MAX      8000
+#define AVC_R_TOPK_MAX       100
+#define AVC_R_TOPICS_MAX     32
+/* candidates whose text is read and scored, best fused first */
+#define AVC_R_FETCH_MAX      64
+#define AVC_R_TSQUERY_MAX    4000
+/* results kept once the question passes: score >= floor * this */
+#define AVC_R_KEEP_RATIO     0.5
+
+static const char avc_r_sql_fts[] =
+    "SELECT g.generation, h.id, h.rank "
+    "FROM (SELECT generation FROM dealerships WHERE id = $1) g "
+    "LEFT JOIN LATERAL ("
+    " SELECT c.id, ts_rank_cd(c.tsv, q.tsq) AS rank"
+    " FROM (SELECT to_tsquery('english', $2) AS tsq) q,"
+    "  document_chunks c JOIN documents d"
+    "  ON d.id = c.document_id AND d.dealership_id = c.dealership_id"
+    " WHERE $2 <> '' AND c.dealership_id = $1 AND d.status = 'ready'"
+    "  AND c.tsv @@ q.tsq"
+    "  AND ($3::text[] IS NULL OR c.topic = ANY ($3::text[]))"
+    " ORDER BY rank DESC, c.id LIMIT $4::int"
+    ") h ON true "
+    "ORDER BY h.rank DESC NULLS LAST, h.id";
+
+static const char avc_r_sql_load[] =
+    "SELECT c.id, c.topic,"
+    " CASE WHEN c.embedding_model = $4 THEN c.embedding END,"
+    " coalesce(c.title, '') || ' ' || c.content "
+    "FROM document_chunks c JOIN documents d"
+    " ON d.id = c.document_id AND d.dealership_id = c.dealership_id "
+    "WHERE c.dealership_id = $1 AND d.status = 'ready' AND c.id > $2 "
+    "ORDER BY c.id LIMIT $3::int";
+
+static const char avc_r_sql_fetch[] =
+    "SELECT c.id, c.document_id, d.filename, c.topic,"
+    " coalesce(c.title, ''), c.content, c.position "
+    "FROM document_chunks c JOIN documents d"
+    " ON d.id = c.document_id AND d.dealership_id = c.dealership_id "
+    "WHERE c.dealership_id = $1 AND c.id = ANY ($2::bigint[])"
+    " AND d.status = 'ready'";
+
+static const char avc_r_sql_insert[] =
+    "INSERT INTO document_chunks (document_id, dealership_id, topic,"
+    " position, title, content, embedding, embedding_model) "
+    "VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex'), $8) RETURNING id";
+
+
+/* document frequencies: term hash -> number of chunks holding it */
+
+typedef struct {
+    uint64_t *keys;             /* 0: empty */
+    uint32_t *counts;
+    size_t cap;                 /* a power of two */
+    size_t n;
+} avc_rdf_t;
+
+static void
+avc_rdf_free(avc_rdf_t *df)
+{
+    free(df->keys);
+    free(df->counts);
+    memset(df, 0, sizeof(*df));
+}
+
+static int
+avc_rdf_grow(avc_rdf_t *df)
+{
+    size_t cap = df->cap ? df->cap * 2 : 1024, i, j;
+    uint64_t *keys;
+    uint32_t *counts;
+
+    keys = calloc(cap, sizeof(*keys));
+    counts = calloc(cap, sizeof(*counts));
+    if (keys == NULL || counts == NULL) {
+        free(keys);
+        free(counts);
+        return AVC_ENOMEM;
+    }
+    for (i = 0; i < df->cap; i++) {
+        if (df->keys[i] == 0) {
+            continue;
+        }
+        for (j = df->keys[i] & (cap - 1); keys[j]; j = (j + 1) & (cap - 1)) {
+            /* linear probing */
+        }
+        keys[j] = df->keys[i];
+        counts[j] = df->counts[i];
+    }
+    free(df->keys);
+    free(df->counts);
+    df->keys = keys;
+    df->counts = counts;
+    df->cap = cap;
+    return AVC_OK;
+}
+
+static int
+avc_rdf_add(avc_rdf_t *df, uint64_t key, uint32_t count)
+{
+    size_t j;
+
+    if ((df->n + 1) * 2 > df->cap && avc_rdf_grow(df) != AVC_OK) {
+        return AVC_ENOMEM;
+    }
+    for (j = key & (df->cap - 1); df->keys[j]; j = (j + 1) & (df->cap - 1)) {
+        if (df->keys[j] == key) {
+            df->counts[j] += count;
+            return AVC_OK;
+        }
+    }
+    df->keys[j] = key;
+    df->counts[j] = count;
+    df->n++;
+    return AVC_OK;
+}
+
+static uint32_t
+avc_rdf_get(const avc_rdf_t *df, uint64_t key)
+{
+    size_t j;
+
+    if (df->cap == 0) {
+        return 0;
+    }
+    for (j = key & (df->cap - 1); df->keys[j]; j = (j + 1) & (df->cap - 1)) {
+        if (df->keys[j] == key) {
+            return df->counts[j];
+        }
+    }
+    return 0;
+}
+
+
+/* terms: what the text score counts */
+
+static uint64_t
+avc_r_term_hash(char tag, const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    size_t i;
+
+    h ^= (unsigned char) tag;
+    h *= 1099511628211ULL;
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char) s[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+
+static uint64_t
+avc_r_concept_hash(int32_t c)
+{
+    const char *name = avc__lx_concept_name(c);
+
+    return avc_r_term_hash('=', name, strlen(name));
+}
+
+static int
+avc_r_u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The set of terms of an analysed text: content-word stems and concepts,
+ * sorted, unique, in *out (n in *nout; the array is realloc'd as needed).
+ */
+static int
+avc_r_term_set(const avc__lx_t *lx, uint64_t **out, size_t *cap,
+    size_t *nout)
+{
+    size_t i, n = 0, k;
+    uint64_t *s = *out;
+
+    if (*cap < 2 * lx->n + 1) {
+        s = realloc(*out, (2 * lx->n + 1) * sizeof(*s));
+        if (s == NULL) {
+            return AVC_ENOMEM;
+        }
+        *out = s;
+        *cap = 2 * lx->n + 1;
+    }
+    for (i = 0; i < lx->n; i++) {
+        if (lx->words[i].concept >= 0) {
+            s[n++] = avc_r_concept_hash(lx->words[i].concept);
+        }
+        if (!(lx->words[i].cls & AVC__LX_STOP)) {
+            s[n++] = avc_r_term_hash('w', avc__lx_sstr(lx, i),
+                                     lx->words[i].slen);
+        }
+    }
+    qsort(s, n, sizeof(*s), avc_r_u64_cmp);
+    for (i = 0, k = 0; i < n; i++) {
+        if (k == 0 || s[k - 1] != s[i]) {
+            s[k++] = s[i];
+        }
+    }
+    *nout = k;
+    return AVC_OK;
+}
+
+static int
+avc_r_set_has(const uint64_t *s, size_t n, uint64_t key)
+{
+    return key && bsearch(&key, s, n, sizeof(*s), avc_r_u64_cmp) != NULL;
+}
+
+
+/* snapshots */
+
+typedef struct {
+    unsigned refs;
+    int64_t gen;
+    avc_index_t *ix;
+    avc_rdf_t df;
+    size_t nchunks;             /* chunks counted in df */
+    size_t skipped;             /* ready chunks without a usable vector */
+    char **topics;              /* tag -> name */
+    size_t ntopics;
+} avc_rsnap_t;
+
+static void
+avc_rsnap_unref(avc_rsnap_t *s)
+{
+    size_t i;
+
+    if (s == NULL || --s->refs > 0) {
+        return;
+    }
+    avc_index_free(s->ix);
+    avc_rdf_free(&s->df);
+    for (i = 0; i < s->ntopics; i++) {
+        free(s->topics[i]);
+    }
+    free(s->topics);
+    free(s);
+}
+
+static avc_rsnap_t *
+avc_rsnap_ref(avc_rsnap_t *s)
+{
+    if (s) {
+        s->refs++;
+    }
+    return s;
+}
+
+/* the tag of a topic name, adding it when add is set; -1 when absent */
+static long
+avc_rsnap_tag(avc_rsnap_t *s, const char *topic, int add)
+{
+    size_t i;
+    char **t, *c;
+
+    for (i = 0; i < s->ntopics; i++) {
+        if (strcmp(s->topics[i], topic) == 0) {
+            return (long) i;
+        }
+    }
+    if (!add) {
+        return -1;
+    }
+    t = realloc(s->topics, (s->ntopics + 1) * sizeof(*t));
+    if (t == NULL) {
+        return -1;
+    }
+    s->topics = t;
+    c = strdup(topic);
+    if (c == NULL) {
+        return -1;
+    }
+    s->topics[s->ntopics] = c;
+    return (long) s->ntopics++;
+}
+
+
+/* the retriever */
+
+typedef struct avc_rds_s avc_rds_t;
+typedef struct avc_rload_s avc_rload_t;
+
+struct avc_rds_s {
+    avc_rds_t *prev;            /* most recently used first */
+    avc_rds_t *next;
+    int64_t id;
+    avc_rsnap_t *snap;          /* current, or NULL */
+    avc_rload_t *load;          /* running, or NULL */
+};
+
+struct avc_retriever_s {
+    avc_loop_t *loop;
+    avc_db_t *db;
+    avc_embedder_t *emb;
+    int mode;
+    double min_score;
+    double w_vector;
+    double w_text;
+    double cos_low;
+    double cos_high;
+    int order_by_score;
+    unsigned candidates;
+    unsigned max_indexes;
+    unsigned offload_above;
+    unsigned load_page;
+    unsigned index_flags;
+    avc_rds_t *ds;              /* LRU list */
+    size_t nds;
+    avc_retrieve_op_t *ops;
+    unsigned long long loads;
+    unsigned long long queries;
+    int freeing;
+};
+
+/* one query term of the text score */
+typedef struct {
+    uint64_t key;
+    uint64_t alt;               /* the concept whose phrase holds it, or 0 */
+    double weight;
+} avc_rterm_t;
+
+/* a fused candidate */
+typedef struct {
+    int64_t id;
+    int vrank;                  /* 1-based rank in each list, 0: absent */
+    int trank;
+    float cosine;
+    int has_cosine;
+    double rrf;
+    double coverage;
+    double score;
+    int row;                    /* in the fetch result, -1: not read */
+} avc_rcand_t;
+
+struct avc_rag_results_s {
+    avc_rcand_t **items;
+    size_t n;
+    const avc_db_res_t *res;
+    int64_t gen;
+    double best;
+};
+
+struct avc_retrieve_op_s {
+    avc_retrieve_op_t *prev;    /* in r->ops */
+    avc_retrieve_op_t *next;
+    avc_retrieve_op_t *wnext;   /* waiting for a load */
+    avc_rload_t *waiting;
+    avc_retriever_t *r;
+    int dead;                   /* cancelled: callbacks only clean up */
+    int mode;
+
+    int64_t did;
+    char did_s[24];
+    char *query;
+    size_t top_k;
+    double min_score;
+    char **topics;
+    size_t ntopics;
+    char *topics_lit;           /* '{a,b}' or NULL */
+    avc_rterm_t *terms;
+    size_t nterms;
+    char *tsquery;
+
+    avc_embed_op_t *eop;
+    int embed_done;
+    float *qvec;
+    size_t dim;
+
+    avc_db_query_t *q;
+    int fts_done;
+    int64_t gen;
+    int64_t *fts_ids;
+    size_t nfts;
+
+    avc_rsnap_t *snap;
+    int searching;              /* vector search on the thread pool */
+    int64_t *vec_ids;
+    float *vec_scores;
+    size_t kvec;                /* asked for */
+    size_t nvec;
+    uint32_t *tags;
+    size_t ntags;
+    int filter_none;            /* a topic filter no indexed topic meets */
+
+    avc_rcand_t *cands;
+    size_t ncands;
+
+    avc_retrieve_cb cb;
+    void *data;
+};
+
+struct avc_rload_s {
+    avc_retriever_t *r;         /* NULL once abandoned */
+    avc_rds_t *ds;
+    avc_rsnap_t *snap;          /* being built: only the load touches it */
+    int64_t did;
+    char did_s[24];
+    int64_t last_id;
+    avc_db_query_t *q;
+    int job;                    /* a page on the thread pool */
+    int rc;
+    unsigned ix_flags;
+    size_t dim;                 /* of the stored vectors, 0: not known */
+    /* the page handed to the thread pool */
+    size_t nrows;
+    int64_t *ids;
+    uint32_t *tags;
+    char **hex;
+    char **text;
+    size_t skipped;
+    avc_retrieve_op_t *waiters;
+};
+
+static void avc_r_op_prepare(avc_retrieve_op_t *op);
+static void avc_r_op_finish(avc_retrieve_op_t *op, int err,
+                            const avc_rag_results_t *res);
+static void avc_rload_next(avc_rload_t *ld);
+
+static int
+avc_r_bad(const char *key, const char *why)
+{
+    avc_log(AVC_LOG_ERR, "rag: bad setting %s: %s", key, why);
+    return AVC_EINVAL;
+}
+
+static int
+avc_r_get_double(const avc_config_t *cfg, const char *key, double def,
+    double min, double max, double *out)
+{
+    const char *s = avc_config_get(cfg, key, NULL);
+    char *end;
+    double v;
+
+    if (s == NULL) {
+        *out = def;
+        return AVC_OK;
+    }
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= min && v <= max)) {
+        return AVC_EINVAL;
+    }
+    *out = v;
+    return AVC_OK;
+}
+
+avc_retriever_t *
+avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
+    const avc_config_t *cfg)
+{
+    avc_retriever_t *r;
+    const char *s;
+    long long v;
+    int local, rc = AVC_OK;
+
+    if (loop == NULL || db == NULL || emb == NULL || cfg == NULL) {
+        return NULL;
+    }
+    if (avc__lx_init() != AVC_OK) {
+        return NULL;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+    r->loop = loop;
+    r->db = db;
+    r->emb = emb;
+    local = strcmp(avc_embedder_provider(emb), "local") == 0;
+
+    if (avc_r_get_double(cfg, "rag.min_score", 0.40, 0, 1, &r->min_score)
+        != AVC_OK)
+    {
+        rc = avc_r_bad("rag.min_score", "not a number in 0-1");
+    }
+    if (avc_r_get_double(cfg, "rag.cos_low", local ? 0.05 : 0.15, -1, 1,
+                         &r->cos_low) != AVC_OK
+        || avc_r_get_double(cfg, "rag.cos_high", local ? 0.45 : 0.60, -1, 1,
+                            &r->cos_high) != AVC_OK
+        || r->cos_high <= r->cos_low)
+    {
+        rc = avc_r_bad("rag.cos_low/rag.cos_high",
+                       "not numbers in -1-1 with low < high");
+    }
+    if (avc_r_get_double(cfg, "rag.vector_weight", 0.5, 0, 1, &r->w_vector)
+        != AVC_OK)
+    {
+        rc = avc_r_bad("rag.vector_weight", "not a number in 0-1");
+    }
+    r->w_text = 1 - r->w_vector;
+    s = avc_config_get(cfg, "rag.order", "rrf");
+    if (strcmp(s, "rrf") == 0 || strcmp(s, "score") == 0) {
+        r->order_by_score = strcmp(s, "score") == 0;
+    } else {
+        rc = avc_r_bad("rag.order", "not rrf or score");
+    }
+    if (avc_config_get_int(cfg, "rag.candidates", 50, 5, 500, &v) != AVC_OK)
+    {
+        rc = avc_r_bad("rag.candidates", "not 5-500");
+    }
+    r->candidates = (unsigned) v;
+    if (avc_config_get_int(cfg, "rag.max_indexes", 64, 1, 100000, &v)
+        != AVC_OK)
+    {
+        rc = avc_r_bad("rag.max_indexes", "not 1-100000");
+    }
+    r->max_indexes = (unsigned) v;
+    if (avc_config_get_int(cfg, "rag.offload_above", 20000, 0, 1000000000,
+                           &v) != AVC_OK)
+    {
+        rc = avc_r_bad("rag.offload_above", "not 0-1000000000");
+    }
+    r->offload_above = (unsigned) v;
+    if (avc_config_get_int(cfg, "rag.load_page", 500, 10, 100000, &v)
+        != AVC_OK)
+    {
+        rc = avc_r_bad("rag.load_page", "not 10-100000");
+    }
+    r->load_page = (unsigned) v;
+    s = avc_config_get(cfg, "rag.index_fp16", "off");
+    if (strcmp(s, "on") == 0) {
+        r->index_flags = AVC_INDEX_FP16;
+    } else if (strcmp(s, "off") != 0) {
+        rc = avc_r_bad("rag.index_fp16", "not on or off");
+    }
+    if (rc == AVC_OK) {
+        if (avc_db_statement(db, "avc_rag_fts", avc_r_sql_fts) != AVC_OK
+            || avc_db_statement(db, "avc_rag_load", avc_r_sql_load)
+               != AVC_OK
+            || avc_db_statement(db, "avc_rag_fetch", avc_r_sql_fetch)
+               != AVC_OK)
+        {
+            avc_log(AVC_LOG_ERR, "rag: cannot register the statements");
+            rc = AVC_ENOMEM;
+        }
+    }
+    if (rc != AVC_OK) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void
+avc_retriever_set_mode(avc_retriever_t *r, avc_retrieve_mode_t mode)
+{
+    if (mode == AVC_RETRIEVE_HYBRID || mode == AVC_RETRIEVE_TEXT
+        || mode == AVC_RETRIEVE_VECTOR)
+    {
+        r->mode = mode;
+    }
+}
+
+
+/* dealership states */
+
+static void
+avc_rds_unlink(avc_retriever_t *r, avc_rds_t *ds)
+{
+    if (ds->prev) {
+        ds->prev->next = ds->next;
+    } else {
+        r->ds = ds->next;
+    }
+    if (ds->next) {
+        ds->next->prev = ds->prev;
+    }
+    ds->prev = ds->next = NULL;
+}
+
+static void
+avc_rds_push(avc_retriever_t *r, avc_rds_t *ds)
+{
+    ds->prev = NULL;
+    ds->next = r->ds;
+    if (r->ds) {
+        r->ds->prev = ds;
+    }
+    r->ds = ds;
+}
+
+static void
+avc_rds_free(avc_retriever_t *r, avc_rds_t *ds)
+{
+    avc_rds_unlink(r, ds);
+    avc_rsnap_unref(ds->snap);
+    r->nds--;
+    free(ds);
+}
+
+/* drop the least recently used states beyond the cap (not while loading) */
+static void
+avc_rds_evict(avc_retriever_t *r)
+{
+    avc_rds_t *ds, *prev;
+
+    for (ds = r->ds; ds && ds->next; ds = ds->next) {
+        /* to the tail */
+    }
+    for ( ; ds && r->nds > r->max_indexes; ds = prev) {
+        prev = ds->prev;
+        if (ds->load == NULL) {
+            avc_rds_free(r, ds);
+        }
+    }
+}
+
+static avc_rds_t *
+avc_rds_get(avc_retriever_t *r, int64_t did)
+{
+    avc_rds_t *ds;
+
+    for (ds = r->ds; ds; ds = ds->next) {
+        if (ds->id == did) {
+            avc_rds_unlink(r, ds);
+            avc_rds_push(r, ds);
+            return ds;
+        }
+    }
+    ds = calloc(1, sizeof(*ds));
+    if (ds == NULL) {
+        return NULL;
+    }
+    ds->id = did;
+    avc_rds_push(r, ds);
+    r->nds++;
+    avc_rds_evict(r);
+    return ds;
+}
+
+void
+avc_retriever_invalidate(avc_retriever_t *r, int64_t did)
+{
+    avc_rds_t *ds;
+
+    for (ds = r->ds; ds; ds = ds->next) {
+        if (did == 0 || ds->id == did) {
+            avc_rsnap_unref(ds->snap);
+            ds->snap = NULL;
+        }
+    }
+}
+
+unsigned long long
+avc_retriever_stat(const avc_retriever_t *r, avc_retriever_stat_t which)
+{
+    unsigned long long v = 0;
+    avc_rds_t *ds;
+
+    switch (which) {
+    case AVC_RETRIEVER_LOADS:
+        return r->loads;
+    case AVC_RETRIEVER_QUERIES:
+        return r->queries;
+    default:
+        break;
+    }
+    for (ds = r->ds; ds; ds = ds->next) {
+        if (ds->snap == NULL) {
+            continue;
+        }
+        if (which == AVC_RETRIEVER_INDEXES) {
+            v++;
+        } else if (which == AVC_RETRIEVER_VECTORS && ds->snap->ix) {
+            v += avc_index_size(ds->snap->ix);
+        } else if (which == AVC_RETRIEVER_MEMORY) {
+            v += ds->snap->ix ? avc_index_memory(ds->snap->ix) : 0;
+            v += ds->snap->df.cap * (sizeof(uint64_t) + sizeof(uint32_t));
+        }
+    }
+    return v;
+}
+
+
+/* loads */
+
+static void
+avc_rload_page_free(avc_rload_t *ld)
+{
+    size_t i;
+
+    for (i = 0; i < ld->nrows; i++) {
+        free(ld->hex[i]);
+        free(ld->text[i]);
+    }
+    free(ld->ids);
+    free(ld->tags);
+    free(ld->hex);
+    free(ld->text);
+    ld->ids = NULL;
+    ld->tags = NULL;
+    ld->hex = NULL;
+    ld->text = NULL;
+    ld->nrows = 0;
+}
+
+static void
+avc_rload_free(avc_rload_t *ld)
+{
+    avc_rload_page_free(ld);
+    avc_rsnap_unref(ld->snap);
+    free(ld);
+}
+
+/* the end of a load: publish or fail, then wake the waiters */
+static void
+avc_rload_end(avc_rload_t *ld, int rc)
+{
+    avc_retriever_t *r = ld->r;
+    avc_retrieve_op_t *op, *next;
+    avc_rds_t *ds = ld->ds;
+
+    ds->load = NULL;
+    if (rc == AVC_OK) {
+        avc_rsnap_unref(ds->snap);
+        ds->snap = ld->snap;
+        ld->snap = NULL;
+        r->loads++;
+        avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": index of %zu "
+                "vectors loaded (generation %" PRId64 ", %zu chunks "
+                "without a vector of model %s)", ds->id,
+                ds->snap->ix ? avc_index_size(ds->snap->ix) : 0,
+                ds->snap->gen, ds->snap->skipped,
+                avc_embedder_model(r->emb));
+    } else {
+        avc_log(AVC_LOG_WARN, "rag: dealership %" PRId64 ": index load "
+                "failed: %s", ds->id, avc_strerror(rc));
+    }
+    op = ld->waiters;
+    ld->waiters = NULL;
+    avc_rload_free(ld);
+    for ( ; op; op = next) {
+        next = op->wnext;
+        op->wnext = NULL;
+        op->waiting = NULL;
+        if (rc != AVC_OK) {
+            avc_r_op_finish(op, rc, NULL);
+        } else {
+            avc_r_op_prepare(op);
+        }
+    }
+    avc_rds_evict(r);
+}
+
+/* the page job, on the thread pool: touches only ld's page and snapshot */
+static void
+avc_rload_work(void *arg)
+{
+    avc_rload_t *ld = arg;
+    avc_rsnap_t *s = ld->snap;
+    uint64_t *set = NULL;
+    size_t setcap = 0, nset, i, k, hl;
+    float *vec = NULL;
+    avc__lx_t lx;
+    int rc = AVC_OK;
+
+    avc__lx_init_struct(&lx);
+    for (i = 0; i < ld->nrows && rc == AVC_OK; i++) {
+        if (ld->hex[i] && ld->hex[i][0]) {
+            hl = strlen(ld->hex[i]);
+            if (ld->dim == 0 && hl > 2 && (hl - 2) % 8 == 0) {
+                ld->dim = (hl - 2) / 8;
+            }
+            if (ld->dim && s->ix == NULL) {
+                s->ix = avc_index_new(ld->dim, ld->ix_flags);
+                if (s->ix == NULL) {
+                    rc = AVC_ENOMEM;
+                    break;
+                }
+            }
+            if (vec == NULL && ld->dim) {
+                vec = malloc(ld->dim * sizeof(float));
+                if (vec == NULL) {
+                    rc = AVC_ENOMEM;
+                    break;
+                }
+            }
+            if (ld->dim && hl == 2 + 8 * ld->dim
+                && avc_rag_vector_parse(ld->hex[i], vec, ld->dim) == AVC_OK)
+            {
+                rc = avc_index_add(s->ix, ld->ids[i], ld->tags[i], vec);
+                if (rc == AVC_EINVAL) {
+                    rc = AVC_OK;
+                    ld->skipped++;
+                }
+            } else {
+                ld->skipped++;
+            }
+        } else {
+            ld->skipped++;
+        }
+        if (rc != AVC_OK) {
+            break;
+        }
+        lx.n = 0;
+        lx.arena_len = 0;
+        rc = avc__lx_analyze(&lx, ld->text[i], strlen(ld->text[i]));
+        if (rc == AVC_OK) {
+            rc = avc_r_term_set(&lx, &set, &setcap, &nset);
+        }
+        for (k = 0; rc == AVC_OK && k < nset; k++) {
+            rc = avc_rdf_add(&s->df, set[k], 1);
+        }
+        s->nchunks++;
+    }
+    avc__lx_free(&lx);
+    free(set);
+    free(vec);
+    ld->rc = rc;
+}
+
+static void
+avc_rload_work_done(void *arg, int status)
+{
+    avc_rload_t *ld = arg;
+    int full = ld->nrows == (ld->r ? ld->r->load_page : 0);
+
+    ld->job = 0;
+    avc_rload_page_free(ld);
+    if (ld->r == NULL) {
+        avc_rload_free(ld);
+        return;
+    }
+    if (status != AVC_OK || ld->rc != AVC_OK) {
+        avc_rload_end(ld, status != AVC_OK ? status : ld->rc);
+        return;
+    }
+    if (full) {
+        avc_rload_next(ld);
+        return;
+    }
+    avc_rload_end(ld, AVC_OK);
+}
+
+static void
+avc_rload_page(int err, avc_db_res_t *res, void *data)
+{
+    avc_rload_t *ld = data;
+    avc_rsnap_t *s = ld->snap;
+    size_t n, i;
+    long tag;
+    int rc;
+
+    ld->q = NULL;
+    if (ld->r == NULL) {
+        avc_rload_free(ld);
+        return;
+    }
+    if (err != AVC_OK) {
+        if (err == AVC_EDB) {
+            avc_log(AVC_LOG_WARN, "rag: index load: %s",
+                    avc_db_res_error(res));
+        }
+        avc_rload_end(ld, err);
+        return;
+    }
+    n = (size_t) avc_db_res_rows(res);
+    if (n == 0) {
+        avc_rload_end(ld, AVC_OK);
+        return;
+    }
+    /* copies: the thread pool must not touch the result */
+    ld->ids = calloc(n, sizeof(int64_t));
+    ld->tags = calloc(n, sizeof(uint32_t));
+    ld->hex = calloc(n, sizeof(char *));
+    ld->text = calloc(n, sizeof(char *));
+    if (ld->ids == NULL || ld->tags == NULL || ld->hex == NULL
+        || ld->text == NULL)
+    {
+        avc_rload_page_free(ld);
+        avc_rload_end(ld, AVC_ENOMEM);
+        return;
+    }
+    ld->nrows = n;
+    for (i = 0; i < n; i++) {
+        ld->ids[i] = strtoll(avc_db_res_value(res, (int) i, 0), NULL, 10);
+        tag = avc_rsnap_tag(s, avc_db_res_value(res, (int) i, 1), 1);
+        ld->tags[i] = tag < 0 ? UINT32_MAX : (uint32_t) tag;
+        if (!avc_db_res_isnull(res, (int) i, 2)) {
+            ld->hex[i] = strdup(avc_db_res_value(res, (int) i, 2));
+        }
+        ld->text[i] = strdup(avc_db_res_value(res, (int) i, 3));
+        if (tag < 0 || ld->text[i] == NULL
+            || (ld->hex[i] == NULL && !avc_db_res_isnull(res, (int) i, 2)))
+        {
+            avc_rload_page_free(ld);
+            avc_rload_end(ld, AVC_ENOMEM);
+            return;
+        }
+    }
+    ld->last_id = ld->ids[n - 1];
+    ld->rc = AVC_OK;
+    ld->job = 1;
+    rc = avc_offload(ld->r->loop, avc_rload_work, avc_rload_work_done, ld);
+    if (rc != AVC_OK) {
+        ld->job = 0;
+        avc_rload_page_free(ld);
+        avc_rload_end(ld, rc);
+    }
+}
+
+static void
+avc_rload_next(avc_rload_t *ld)
+{
+    char last[24], page[16];
+    const char *p[4];
+
+    snprintf(last, sizeof(last), "%" PRId64, ld->last_id);
+    snprintf(page, sizeof(page), "%u", ld->r->load_page);
+    p[0] = ld->did_s;
+    p[1] = last;
+    p[2] = page;
+    p[3] = avc_embedder_model(ld->r->emb);
+    /* loading is bulk work: a generous deadline */
+    ld->q = avc_db_query(ld->r->db, "avc_rag_load", 1, 4, p, 60000,
+                         avc_rload_page, ld);
+    if (ld->q == NULL) {
+        avc_rload_end(ld, AVC_ENOMEM);
+    }
+}
+
+static int
+avc_rload_start(avc_retriever_t *r, avc_rds_t *ds, int64_t gen)
+{
+    avc_rload_t *ld;
+
+    ld = calloc(1, sizeof(*ld));
+    if (ld == NULL) {
+        return AVC_ENOMEM;
+    }
+    ld->snap = calloc(1, sizeof(avc_rsnap_t));
+    if (ld->snap == NULL) {
+        free(ld);
+        return AVC_ENOMEM;
+    }
+    ld->snap->refs = 1;
+    ld->snap->gen = gen;
+    ld->r = r;
+    ld->ds = ds;
+    ld->ix_flags = r->index_flags;
+    ld->did = ds->id;
+    snprintf(ld->did_s, sizeof(ld->did_s), "%" PRId64, ds->id);
+    ld->last_id = 0;
+    ds->load = ld;
+    avc_rload_next(ld);
+    return AVC_OK;
+}
+
+/* the retriever goes: a page on the thread pool frees the load later */
+static void
+avc_rload_abandon(avc_rload_t *ld)
+{
+    avc_db_query_t *q = ld->q;
+
+    ld->r = NULL;
+    ld->ds->load = NULL;
+    if (q) {
+        ld->q = NULL;
+        /* its callback sees r == NULL and frees the load */
+        avc_db_cancel(q);
+        return;
+    }
+    if (!ld->job) {
+        avc_rload_free(ld);
+    }
+}
+
+
+/* ops */
+
+static void
+avc_r_op_free(avc_retrieve_op_t *op)
+{
+    size_t i;
+
+    for (i = 0; i < op->ntopics; i++) {
+        free(op->topics[i]);
+    }
+    free(op->topics);
+    free(op->topics_lit);
+    free(op->query);
+    free(op->terms);
+    free(op->tsquery);
+    free(op->qvec);
+    free(op->fts_ids);
+    free(op->vec_ids);
+    free(op->vec_scores);
+    free(op->tags);
+    free(op->cands);
+    avc_rsnap_unref(op->snap);
+    free(op);
+}
+
+static void
+avc_r_op_unwait(avc_retrieve_op_t *op)
+{
+    avc_retrieve_op_t **pp;
+
+    if (op->waiting == NULL) {
+        return;
+    }
+    for (pp = &op->waiting->waiters; *pp; pp = &(*pp)->wnext) {
+        if (*pp == op) {
+            *pp = op->wnext;
+            break;
+        }
+    }
+    op->wnext = NULL;
+    op->waiting = NULL;
+}
+
+/* stop everything the op has running; it calls nothing afterwards */
+static void
+avc_r_op_kill(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    avc_embed_op_t *eop = op->eop;
+    avc_db_query_t *q = op->q;
+
+    op->dead = 1;
+    if (r) {
+        if (op->prev) {
+            op->prev->next = op->next;
+        } else {
+            r->ops = op->next;
+        }
+        if (op->next) {
+            op->next->prev = op->prev;
+        }
+        op->prev = op->next = NULL;
+    }
+    op->eop = NULL;
+    op->q = NULL;
+    avc_embed_cancel(eop);
+    /* calls its callback at once, which sees dead and returns */
+    avc_db_cancel(q);
+    avc_r_op_unwait(op);
+}
+
+static void
+avc_r_op_finish(avc_retrieve_op_t *op, int err, const avc_rag_results_t *res)
+{
+    avc_retrieve_cb cb = op->cb;
+    void *data = op->data;
+
+    avc_r_op_kill(op);
+    if (op->r && err == AVC_OK) {
+        op->r->queries++;
+    }
+    cb(err, err == AVC_OK ? res : NULL, data);
+    if (!op->searching) {
+        avc_r_op_free(op);
+    }
+}
+
+void
+avc_retrieve_cancel(avc_retrieve_op_t *op)
+{
+    if (op == NULL || op->dead) {
+        return;
+    }
+    avc_r_op_kill(op);
+    if (!op->searching) {
+        avc_r_op_free(op);
+    }
+}
+
+/*
+ * The query's terms for the text score, and its full-text query: every
+ * content word, then the variants of the F&I concepts it names, OR-ed.
+ * Damped words stay out of the tsquery: ts_rank_cd knows no document
+ * frequency, and "get" or "make" would only add noise to its ranking.
+ */
+static int
+avc_r_op_terms(avc_retrieve_op_t *op)
+{
+    avc__lx_t lx;
+    avc__buf_t tq;
+    avc_rterm_t *t;
+    size_t i, k, v, nv, end = 0, nt = 0;
+    const char *w, *sp;
+    uint64_t key, alt = 0;
+    double weight;
+    int rc = AVC_OK, dup;
+
+    avc__lx_init_struct(&lx);
+    avc__buf_init(&tq);
+    rc = avc__lx_analyze(&lx, op->query, strlen(op->query));
+    if (rc != AVC_OK) {
+        avc__lx_free(&lx);
+        return rc;
+    }
+    op->terms = calloc(2 * lx.n + 1, sizeof(avc_rterm_t));
+    if (op->terms == NULL) {
+        avc__lx_free(&lx);
+        return AVC_ENOMEM;
+    }
+    t = op->terms;
+    for (i = 0; i < lx.n && rc == AVC_OK; i++) {
+        const avc__lx_word_t *wd = &lx.words[i];
+
+        if (wd->concept >= 0) {
+            key = avc_r_concept_hash(wd->concept);
+            alt = key;
+            end = i + wd->span;
+            for (k = 0; k < nt && t[k].key != key; k++) {
+                /* once per concept */
+            }
+            if (k == nt) {
+                t[nt].key = key;
+                t[nt].alt = 0;
+                t[nt].weight = avc__lx_concept_weight(wd->concept);
+                nt++;
+                /* broad concepts ("customer") would flood the tsquery */
+                nv = avc__lx_concept_weight(wd->concept) >= 1
+                     ? avc__lx_concept_variants(wd->concept) : 0;
+                for (v = 0; v < nv && rc == AVC_OK; v++) {
+                    sp = avc__lx_concept_variant(wd->concept, v);
+                    if (strchr(sp, '&') || tq.len > AVC_R_TSQUERY_MAX) {
+                        continue;
+                    }
+                    rc |= avc__buf_appends(&tq, tq.len ? " | (" : "(");
+                    for ( ; *sp; sp++) {
+                        if (*sp == ' ') {
+                            rc |= avc__buf_appends(&tq, " <-> ");
+                        } else {
+                            rc |= avc__buf_append(&tq, sp, 1);
+                        }
+                    }
+                    rc |= avc__buf_appends(&tq, ")");
+                }
+            }
+        }
+        if (wd->cls & AVC__LX_STOP) {
+            continue;
+        }
+        key = avc_r_term_hash('w', avc__lx_sstr(&lx, i), wd->slen);
+        weight = wd->cls & AVC__LX_LIGHT ? 0.35 : 1.0;
+        dup = 0;
+        for (k = 0; k < nt; k++) {
+            if (t[k].key == key) {
+                dup = 1;
+                if (weight > t[k].weight) {
+                    t[k].weight = weight;
+                }
+            }
+        }
+        if (!dup) {
+            t[nt].key = key;
+            t[nt].alt = i < end ? alt : 0;
+            t[nt].weight = weight;
+            nt++;
+        }
+        w = avc__lx_wstr(&lx, i);
+        if (!(wd->cls & AVC__LX_LIGHT) && !dup && !strchr(w, '&')
+            && tq.len <= AVC_R_TSQUERY_MAX)
+        {
+            rc |= avc__buf_appends(&tq, tq.len ? " | " : "");
+            rc |= avc__buf_appends(&tq, w);
+        }
+    }
+    op->nterms = nt;
+    avc__lx_free(&lx);
+    if (rc != AVC_OK) {
+        avc__buf_free(&tq);
+        return AVC_ENOMEM;
+    }
+    op->tsquery = avc__buf_steal(&tq, NULL);
+    return op->tsquery ? AVC_OK : AVC_ENOMEM;
+}
+
+static void avc_r_op_fuse(avc_retrieve_op_t *op);
+
+static void
+avc_r_search_work(void *arg)
+{
+    avc_retrieve_op_t *op = arg;
+
+    if (avc_index_search(op->snap->ix, op->qvec, op->kvec, op->tags,
+                         op->ntags, op->vec_ids, op->vec_scores, &op->nvec)
+        != AVC_OK)
+    {
+        op->nvec = 0;
+    }
+}
+
+static void
+avc_r_search_done(void *arg, int status)
+{
+    avc_retrieve_op_t *op = arg;
+
+    op->searching = 0;
+    if (op->dead) {
+        avc_r_op_free(op);
+        return;
+    }
+    avc_r_op_fuse(op);
+}
+
+static void
+avc_r_op_search(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    avc_rsnap_t *s = op->snap;
+    size_t i, k;
+    long tag;
+    int rc;
+
+    if (op->mode == AVC_RETRIEVE_TEXT || s->ix == NULL || op->qvec == NULL
+        || avc_index_size(s->ix) == 0)
+    {
+        avc_r_op_fuse(op);
+        return;
+    }
+    if (avc_index_dim(s->ix) != op->dim) {
+        avc_log(AVC_LOG_WARN, "rag: dealership %" PRId64 ": stored vectors "
+                "have %zu dimensions, the query %zu: vector search skipped",
+                op->did, avc_index_dim(s->ix), op->dim);
+        avc_r_op_fuse(op);
+        return;
+    }
+    if (op->ntopics) {
+        op->tags = malloc(op->ntopics * sizeof(uint32_t));
+        if (op->tags == NULL) {
+            avc_r_op_finish(op, AVC_ENOMEM, NULL);
+            return;
+        }
+        for (i = 0, k = 0; i < op->ntopics; i++) {
+            tag = avc_rsnap_tag(s, op->topics[i], 0);
+            if (tag >= 0) {
+                op->tags[k++] = (uint32_t) tag;
+            }
+        }
+        op->ntags = k;
+        if (k == 0) {
+            /* none of the topics has a vector: nothing to search */
+            avc_r_op_fuse(op);
+            return;
+        }
+    }
+    op->kvec = r->candidates;
+    op->vec_ids = malloc(r->candidates * sizeof(int64_t));
+    op->vec_scores = malloc(r->candidates * sizeof(float));
+    if (op->vec_ids == NULL || op->vec_scores == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    if (avc_index_size(s->ix) <= r->offload_above) {
+        rc = avc_index_search(s->ix, op->qvec, r->candidates, op->tags,
+                              op->ntags, op->vec_ids, op->vec_scores,
+                              &op->nvec);
+        if (rc != AVC_OK) {
+            avc_r_op_finish(op, rc, NULL);
+            return;
+        }
+        avc_r_op_fuse(op);
+        return;
+    }
+    op->searching = 1;
+    rc = avc_offload(r->loop, avc_r_search_work, avc_r_search_done, op);
+    if (rc != AVC_OK) {
+        op->searching = 0;
+        avc_r_op_finish(op, rc, NULL);
+    }
+}
+
+static void
+avc_r_op_prepare(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    avc_rds_t *ds;
+    int rc;
+
+    ds = avc_rds_get(r, op->did);
+    if (ds == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    if (ds->snap && ds->snap->gen >= op->gen) {
+        op->snap = avc_rsnap_ref(ds->snap);
+        avc_r_op_search(op);
+        return;
+    }
+    if (ds->load == NULL) {
+        rc = avc_rload_start(r, ds, op->gen);
+        if (rc != AVC_OK) {
+            avc_r_op_finish(op, rc, NULL);
+            return;
+        }
+    }
+    op->waiting = ds->load;
+    op->wnext = ds->load->waiters;
+    ds->load->waiters = op;
+}
+
+static void
+avc_r_on_embed(int err, const float *vectors, size_t n, size_t dim,
+    void *data)
+{
+    avc_retrieve_op_t *op = data;
+
+    op->eop = NULL;
+    if (op->dead) {
+        return;
+    }
+    if (err != AVC_OK) {
+        avc_r_op_finish(op, err, NULL);
+        return;
+    }
+    op->qvec = malloc(dim * sizeof(float));
+    if (op->qvec == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    memcpy(op->qvec, vectors, dim * sizeof(float));
+    op->dim = dim;
+    op->embed_done = 1;
+    if (op->fts_done) {
+        avc_r_op_prepare(op);
+    }
+}
+
+static void
+avc_r_on_fts(int err, avc_db_res_t *res, void *data)
+{
+    avc_retrieve_op_t *op = data;
+    size_t i, n;
+
+    op->q = NULL;
+    if (op->dead) {
+        return;
+    }
+    if (err != AVC_OK) {
+        if (err == AVC_EDB) {
+            avc_log(AVC_LOG_WARN, "rag: full-text search: %s",
+                    avc_db_res_error(res));
+        }
+        avc_r_op_finish(op, err, NULL);
+        return;
+    }
+    n = (size_t) avc_db_res_rows(res);
+    if (n == 0) {
+        avc_r_op_finish(op, AVC_ENOTFOUND, NULL);
+        return;
+    }
+    op->gen = strtoll(avc_db_res_value(res, 0, 0), NULL, 10);
+    op->fts_ids = malloc(n * sizeof(int64_t));
+    if (op->fts_ids == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (!avc_db_res_isnull(res, (int) i, 1)) {
+            op->fts_ids[op->nfts++] = strtoll(avc_db_res_value(res, (int) i,
+                                                               1), NULL, 10);
+        }
+    }
+    op->fts_done = 1;
+    if (op->embed_done) {
+        avc_r_op_prepare(op);
+    }
+}
+
+static int
+avc_r_topic_ok(const char *t)
+{
+    size_t n = 0;
+
+    for ( ; t[n]; n++) {
+        if (!((t[n] >= 'a' && t[n] <= 'z') || (t[n] >= '0' && t[n] <= '9')
+              || t[n] == '_'))
+        {
+            return 0;
+        }
+    }
+    return n >= 1 && n <= 64;
+}
+
+int
+avc_retrieve_start(avc_retriever_t *r, int64_t dealership_id,
+    const char *query, size_t top_k, const char *const *topics,
+    double min_score, avc_retrieve_cb cb, void *data, avc_retrieve_op_t **opp)
+{
+    avc_retrieve_op_t *op;
+    const char *p[4];
+    char lim[16];
+    size_t i, n = 0, qlen;
+    avc__buf_t b;
+    int rc = AVC_OK;
+
+    if (opp) {
+        *opp = NULL;
+    }
+    if (r == NULL || query == NULL || cb == NULL || top_k == 0
+        || top_k > AVC_R_TOPK_MAX || dealership_id <= 0
+        || !(min_score <= 1) || isnan(min_score))
+    {
+        return AVC_EINVAL;
+    }
+    if (r->freeing) {
+        return AVC_ESTATE;
+    }
+    qlen = strlen(query);
+    if (qlen == 0 || qlen > AVC_R_QUERY_MAX || !avc__utf8_valid(query, qlen))
+    {
+        return AVC_EINVAL;
+    }
+    for (n = 0; topics && topics[n]; n++) {
+        if (n >= AVC_R_TOPICS_MAX || !avc_r_topic_ok(topics[n])) {
+            return AVC_EINVAL;
+        }
+    }
+    op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        return AVC_ENOMEM;
+    }
+    op->r = r;
+    op->mode = r->mode;
+    op->did = dealership_id;
+    snprintf(op->did_s, sizeof(op->did_s), "%" PRId64, dealership_id);
+    op->top_k = top_k;
+    op->min_score = min_score < 0 ? r->min_score : min_score;
+    op->cb = cb;
+    op->data = data;
+    op->query = strdup(query);
+    if (op->query == NULL) {
+        free(op);
+        return AVC_ENOMEM;
+    }
+    if (n) {
+        op->topics = calloc(n, sizeof(char *));
+        avc__buf_init(&b);
+        rc = op->topics ? AVC_OK : AVC_ENOMEM;
+        for (i = 0; i < n && rc == AVC_OK; i++) {
+            op->topics[i] = strdup(topics[i]);
+            op->ntopics += op->topics[i] != NULL;
+            rc |= op->topics[i] ? AVC_OK : AVC_ENOMEM;
+            rc |= avc__buf_appends(&b, i ? "," : "{");
+            rc |= avc__buf_appends(&b, topics[i]);
+        }
+        rc |= avc__buf_appends(&b, "}");
+        op->topics_lit = avc__buf_steal(&b, NULL);
+        if (rc != AVC_OK || op->topics_lit == NULL) {
+            avc_r_op_free(op);
+            return AVC_ENOMEM;
+        }
+    }
+    rc = avc_r_op_terms(op);
+    if (rc != AVC_OK) {
+        avc_r_op_free(op);
+        return rc;
+    }
+
+    snprintf(lim, sizeof(lim), "%u", r->candidates);
+    p[0] = op->did_s;
+    p[1] = op->mode == AVC_RETRIEVE_VECTOR ? "" : op->tsquery;
+    p[2] = op->topics_lit;
+    p[3] = lim;
+    op->q = avc_db_query(r->db, "avc_rag_fts", 1, 4, p, 0, avc_r_on_fts, op);
+    if (op->q == NULL) {
+        avc_r_op_free(op);
+        return AVC_ENOMEM;
+    }
+    if (op->mode == AVC_RETRIEVE_TEXT) {
+        op->embed_done = 1;
+    } else {
+        rc = avc_embed_query(r->emb, query, avc_r_on_embed, op, &op->eop);
+        if (rc != AVC_OK) {
+            op->dead = 1;
+            avc_db_cancel(op->q);
+            avc_r_op_free(op);
+            return rc;
+        }
+    }
+    op->next = r->ops;
+    if (r->ops) {
+        r->ops->prev = op;
+    }
+    r->ops = op;
+    if (opp) {
+        *opp = op;
+    }
+    return AVC_OK;
+}
+
+int
+avc_retrieve(avc_retriever_t *r, int64_t dealership_id, const char *query,
+    size_t top_k, const char *const *topics, double min_score,
+    avc_retrieve_cb cb, void *data)
+{
+    return avc_retrieve_start(r, dealership_id, query, top_k, topics,
+                              min_score, cb, data, NULL);
+}
+
+void
+avc_retriever_free(avc_retriever_t *r)
+{
+    avc_rds_t *ds;
+
+    if (r == NULL) {
+        return;
+    }
+    r->freeing = 1;
+    while (r->ops) {
+        avc_r_op_finish(r->ops, AVC_ECANCELED, NULL);
+    }
+    for (ds = r->ds; ds; ds = ds->next) {
+        if (ds->load) {
+            avc_rload_abandon(ds->load);
+        }
+    }
+    while (r->ds) {
+        avc_rds_free(r, r->ds);
+    }
+    free(r);
+}
+
+
+/* fusion, scores and results */
+
+static int
+avc_r_cand_rrf_cmp(const void *a, const void *b)
+{
+    const avc_rcand_t *x = a, *y = b;
+
+    if (x->rrf != y->rrf) {
+        return x->rrf > y->rrf ? -1 : 1;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int
+avc_r_cand_score_cmp(const void *a, const void *b)
+{
+    const avc_rcand_t *const *x = a, *const *y = b;
+
+    if ((*x)->score != (*y)->score) {
+        return (*x)->score > (*y)->score ? -1 : 1;
+    }
+    return avc_r_cand_rrf_cmp(*x, *y);
+}
+
+static int
+avc_r_cand_order_cmp(const void *a, const void *b)
+{
+    const avc_rcand_t *const *x = a, *const *y = b;
+
+    return avc_r_cand_rrf_cmp(*x, *y);
+}
+
+/* the share of the query's information that the chunk's terms hold */
+static double
+avc_r_coverage(const avc_retrieve_op_t *op, const uint64_t *set, size_t n)
+{
+    const avc_rsnap_t *s = op->snap;
+    double num = 0, den = 0, idf, w, N = (double) s->nchunks, df;
+    size_t i;
+
+    for (i = 0; i < op->nterms; i++) {
+        df = (double) avc_rdf_get(&s->df, op->terms[i].key);
+        if (df > N) {
+            df = N;
+        }
+        /* BM25's idf: a word no chunk holds weighs most */
+        idf = log(1.0 + (N - df + 0.5) / (df + 0.5));
+        w = op->terms[i].weight * idf;
+        den += w;
+        if (avc_r_set_has(set, n, op->terms[i].key)
+            || avc_r_set_has(set, n, op->terms[i].alt))
+        {
+            num += w;
+        }
+    }
+    return den > 0 ? num / den : 0;
+}
+
+static void
+avc_r_on_fetch(int err, avc_db_res_t *res, void *data)
+{
+    avc_retrieve_op_t *op = data;
+    avc_retriever_t *r = op->r;
+    avc_rag_results_t out;
+    avc_rcand_t *c, **items = NULL;
+    uint64_t *set = NULL;
+    size_t setcap = 0, nset, i, k, nrows, nitems = 0;
+    double v, wv, wt, keep;
+    const char *title, *content;
+    avc__lx_t lx;
+    int64_t id;
+    int rc = AVC_OK;
+
+    op->q = NULL;
+    if (op->dead) {
+        return;
+    }
+    if (err != AVC_OK) {
+        if (err == AVC_EDB) {
+            avc_log(AVC_LOG_WARN, "rag: reading chunks: %s",
+                    avc_db_res_error(res));
+        }
+        avc_r_op_finish(op, err, NULL);
+        return;
+    }
+
+    /* the baselines score with the one signal they have */
+    wv = op->mode == AVC_RETRIEVE_TEXT ? 0
+         : op->mode == AVC_RETRIEVE_VECTOR ? 1 : r->w_vector;
+    wt = 1 - wv;
+
+    avc__lx_init_struct(&lx);
+    nrows = (size_t) avc_db_res_rows(res);
+    for (i = 0; i < nrows && rc == AVC_OK; i++) {
+        id = strtoll(avc_db_res_value(res, (int) i, 0), NULL, 10);
+        for (k = 0, c = NULL; k < op->ncands; k++) {
+            if (op->cands[k].id == id) {
+                c = &op->cands[k];
+                break;
+            }
+        }
+        if (c == NULL) {
+            continue;
+        }
+        c->row = (int) i;
+        title = avc_db_res_value(res, (int) i, 4);
+        content = avc_db_res_value(res, (int) i, 5);
+        lx.n = 0;
+        lx.arena_len = 0;
+        rc = avc__lx_analyze(&lx, title, strlen(title));
+        if (rc == AVC_OK) {
+            rc = avc__lx_analyze(&lx, content, strlen(content));
+        }
+        if (rc == AVC_OK) {
+            rc = avc_r_term_set(&lx, &set, &setcap, &nset);
+        }
+        if (rc != AVC_OK) {
+            break;
+        }
+        c->coverage = op->mode == AVC_RETRIEVE_VECTOR
+                      ? 0 : avc_r_coverage(op, set, nset);
+        v = c->has_cosine ? (c->cosine - r->cos_low)
+                            / (r->cos_high - r->cos_low) : 0;
+        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        c->score = wv * v + wt * c->coverage;
+    }
+    avc__lx_free(&lx);
+    free(set);
+    if (rc == AVC_OK) {
+        items = malloc((op->ncands ? op->ncands : 1) * sizeof(*items));
+        if (items == NULL) {
+            rc = AVC_ENOMEM;
+        }
+    }
+    if (rc != AVC_OK) {
+        avc_r_op_finish(op, rc, NULL);
+        return;
+    }
+
+    memset(&out, 0, sizeof(out));
+    for (k = 0; k < op->ncands; k++) {
+        c = &op->cands[k];
+        if (c->row >= 0 && c->score > out.best) {
+            out.best = c->score;
+        }
+    }
+    /*
+     * The floor decides whether the material covers the question at all:
+     * its best passage must reach it.  If so, passages down to half the
+     * floor still come along: the right one is often not the best scored
+     * (a paraphrase shares few words with it) but ranks well in the
+     * fusion, and context is what the answer is built from.
+     */
+    keep = out.best >= op->min_score ? op->min_score * AVC_R_KEEP_RATIO
+                                     : 2;
+    for (k = 0; k < op->ncands; k++) {
+        c = &op->cands[k];
+        if (c->row >= 0 && c->score >= keep) {
+            items[nitems++] = c;
+        }
+    }
+    qsort(items, nitems, sizeof(*items), r->order_by_score
+                                         ? avc_r_cand_score_cmp
+                                         : avc_r_cand_order_cmp);
+    if (nitems > op->top_k) {
+        nitems = op->top_k;
+    }
+    out.items = items;
+    out.n = nitems;
+    out.res = res;
+    out.gen = op->gen;
+    avc_r_op_finish(op, AVC_OK, &out);
+    free(items);
+}
+
+static void
+avc_r_op_fuse(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    avc_rcand_t *c;
+    avc__buf_t ids;
+    size_t i, k, n = 0;
+    const char *p[2];
+    float cos;
+    int rc = AVC_OK;
+
+    op->cands = calloc(op->nvec + op->nfts + 1, sizeof(avc_rcand_t));
+    if (op->cands == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    for (i = 0; i < op->nvec; i++) {
+        c = &op->cands[n++];
+        c->id = op->vec_ids[i];
+        c->vrank = (int) i + 1;
+        c->cosine = op->vec_scores[i];
+        c->has_cosine = 1;
+        c->row = -1;
+    }
+    for (i = 0; i < op->nfts; i++) {
+        for (k = 0; k < n && op->cands[k].id != op->fts_ids[i]; k++) {
+            /* at most a few hundred: a scan is cheapest */
+        }
+        c = &op->cands[k];
+        if (k == n) {
+            n++;
+            c->id = op->fts_ids[i];
+            c->row = -1;
+        }
+        if (c->trank == 0) {
+            c->trank = (int) i + 1;
+        }
+    }
+    for (k = 0; k < n; k++) {
+        c = &op->cands[k];
+        c->rrf = (c->vrank ? 1.0 / (AVC_R_RRF_K + c->vrank) : 0)
+                 + (c->trank ? 1.0 / (AVC_R_RRF_K + c->trank) : 0);
+        /* a text hit outside the vector list still has a cosine */
+        if (!c->has_cosine && op->mode == AVC_RETRIEVE_HYBRID && op->qvec
+            && op->snap->ix && avc_index_dim(op->snap->ix) == op->dim
+            && avc_index_score(op->snap->ix, op->qvec, c->id, &cos)
+               == AVC_OK)
+        {
+            c->cosine = cos;
+            c->has_cosine = 1;
+        }
+    }
+    qsort(op->cands, n, sizeof(*op->cands), avc_r_cand_rrf_cmp);
+    if (n > AVC_R_FETCH_MAX) {
+        n = AVC_R_FETCH_MAX;
+    }
+    op->ncands = n;
+    if (n == 0) {
+        avc_rag_results_t out;
+
+        memset(&out, 0, sizeof(out));
+        out.gen = op->gen;
+        avc_r_op_finish(op, AVC_OK, &out);
+        return;
+    }
+    avc__buf_init(&ids);
+    for (k = 0; k < n; k++) {
+        rc |= avc__buf_printf(&ids, "%c%" PRId64, k ? ',' : '{',
+                              op->cands[k].id);
+    }
+    rc |= avc__buf_appends(&ids, "}");
+    if (rc != AVC_OK) {
+        avc__buf_free(&ids);
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    p[0] = op->did_s;
+    p[1] = ids.data;
+    op->q = avc_db_query(r->db, "avc_rag_fetch", 1, 2, p, 0, avc_r_on_fetch,
+                         op);
+    avc__buf_free(&ids);
+    if (op->q == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+    }
+}
+
+size_t
+avc_rag_results_count(const avc_rag_results_t *res)
+{
+    return res ? res->n : 0;
+}
+
+int64_t
+avc_rag_results_generation(const avc_rag_results_t *res)
+{
+    return res ? res->gen : 0;
+}
+
+double
+avc_rag_results_best_score(const avc_rag_results_t *res)
+{
+    return res ? res->best : 0;
+}
+
+static const char *
+avc_r_col(const avc_rag_results_t *res, size_t i, int col)
+{
+    if (res == NULL || i >= res->n) {
+        return "";
+    }
+    return avc_db_res_value(res->res, res->items[i]->row, col);
+}
+
+int64_t
+avc_rag_result_chunk_id(const avc_rag_results_t *res, size_t i)
+{
+    return res && i < res->n ? res->items[i]->id : 0;
+}
+
+int64_t
+avc_rag_result_document_id(const avc_rag_results_t *res, size_t i)
+{
+    return strtoll(avc_r_col(res, i, 1), NULL, 10);
+}
+
+const char *
+avc_rag_result_filename(const avc_rag_results_t *res, size_t i)
+{
+    return avc_r_col(res, i, 2);
+}
+
+const char *
+avc_rag_result_topic(const avc_rag_results_t *res, size_t i)
+{
+    return avc_r_col(res, i, 3);
+}
+
+const char *
+avc_rag_result_title(const avc_rag_results_t *res, size_t i)
+{
+    return avc_r_col(res, i, 4);
+}
+
+const char *
+avc_rag_result_content(const avc_rag_results_t *res, size_t i)
+{
+    return avc_r_col(res, i, 5);
+}
+
+int
+avc_rag_result_position(const avc_rag_results_t *res, size_t i)
+{
+    return atoi(avc_r_col(res, i, 6));
+}
+
+double
+avc_rag_result_score(const avc_rag_results_t *res, size_t i)
+{
+    return res && i < res->n ? res->items[i]->score : 0;
+}
+
+double
+avc_rag_result_cosine(const avc_rag_results_t *res, size_t i)
+{
+    return res && i < res->n && res->items[i]->has_cosine
+           ? res->items[i]->cosine : 0;
+}
+
+double
+avc_rag_result_coverage(const avc_rag_results_t *res, size_t i)
+{
+    return res && i < res->n ? res->items[i]->coverage : 0;
+}
+
+double
+avc_rag_result_rrf(const avc_rag_results_t *res, size_t i)
+{
+    return res && i < res->n ? res->items[i]->rrf : 0;
+}
+
+const char *
+avc_rag_insert_sql(void)
+{
+    return avc_r_sql_insert;
+}

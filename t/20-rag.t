@@ -1,0 +1,197 @@
+# The knowledge base: initialize, upload (streamed multipart, type by
+# content, limits, duplicates), ingestion to ready with chunks, status,
+# documents, delete, reset; roles and dealership isolation; bad input that
+# must be refused with nothing stored.
+use strict;
+use warnings;
+use lib 't/lib';
+use AvatarTest;
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+
+my $t = AvatarTest->new;
+$t->start_api(http => 'avatar_max_upload_size 3m;',
+              server => 'client_max_body_size 100m;');
+$t->bootstrap_admin('sa@example.com', 'Super!pass1');
+my $sa = $t->login('sa@example.com', 'Super!pass1');
+my $da_id = $t->make_dealership('Alpha Motors');
+my $db_id = $t->make_dealership('Bravo Motors');
+$t->create_user(email => 'da@alpha.com', like => 'sa@example.com',
+                role => 'dealership_admin', dealership_id => $da_id);
+$t->create_user(email => 'u@alpha.com', like => 'sa@example.com',
+                role => 'user', dealership_id => $da_id);
+$t->create_user(email => 'da@bravo.com', like => 'sa@example.com',
+                role => 'dealership_admin', dealership_id => $db_id);
+my $da = $t->login('da@alpha.com', 'Super!pass1');
+my $u = $t->login('u@alpha.com', 'Super!pass1');
+my $dbr = $t->login('da@bravo.com', 'Super!pass1');
+
+my $data = "$AvatarTest::TOP/t/data";
+sub slurp { local (@ARGV, $/) = @_; <> }
+
+sub upload {
+    my ($id, $topic, $token, @files) = @_;
+    my $b = 'AvAtArBoUnDaRy' . int(rand(1e9));
+    my $body = '';
+    for my $f (@files) {
+        my ($name, $content, $field) = @$f;
+        $body .= "--$b\r\nContent-Disposition: form-data; name=\"" . ($field // 'files')
+               . "\"; filename=\"$name\"\r\nContent-Type: application/octet-stream"
+               . "\r\n\r\n$content\r\n";
+    }
+    $body .= "--$b--\r\n";
+    return $t->http('POST', "/api/v1/rag/$id/upload/$topic", token => $token,
+                    body => $body,
+                    headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
+}
+
+sub docs { $t->psql("SELECT count(*) FROM documents") }
+
+my $gap = "GAP Protection Basics\n\nGuaranteed asset protection covers the "
+        . "difference between the loan balance and the insurer's actual cash "
+        . "value settlement after a total loss. " x 30;
+
+# before initialisation
+my $r = $t->get("/api/v1/rag/$da_id/status", token => $u);
+is($r->{status}, 200, 'status answers before initialisation');
+is($r->{json}{initialized}, JSON::PP::false, '... not initialized');
+$r = upload($da_id, 'books', $da, ['gap.txt', $gap]);
+is($r->{status}, 422, 'an upload before initialisation is 422');
+like($r->{json}{error}{message}, qr/not initialized/, '... saying so');
+
+# initialize: roles and isolation
+$r = $t->post("/api/v1/rag/$da_id/initialize", token => $u);
+is($r->{status}, 403, 'a plain user cannot initialize');
+$r = $t->post("/api/v1/rag/$da_id/initialize", token => $dbr);
+is($r->{status}, 404, "another dealership's admin gets 404");
+$r = $t->post("/api/v1/rag/$da_id/initialize", token => $da);
+is($r->{status}, 201, 'the dealership admin initializes');
+is($r->{json}{message}, "RAG initialized for dealership 'Alpha Motors'",
+   '... with the message');
+is($r->{json}{rag_config}{chunk_size}, 1000, '... chunk size 1000');
+is($r->{json}{rag_config}{chunk_overlap}, 200, '... overlap 200');
+is($r->{json}{rag_config}{namespace}, "dealership_$da_id", '... namespace');
+$r = $t->post("/api/v1/rag/$da_id/initialize", token => $sa);
+is($r->{status}, 422, 'initializing twice is 422');
+$r = $t->post("/api/v1/rag/$db_id/initialize", token => $sa);
+is($r->{status}, 201, 'the super admin initializes any dealership');
+
+# upload and ingestion
+$r = upload($da_id, 'books', $da, ['gap.txt', $gap]);
+is($r->{status}, 201, 'a text file is uploaded');
+like($r->{json}{message},
+     qr/^Successfully uploaded 1 document\(s\) \(\d+ chunks\) to 'books' knowledge base$/,
+     '... with the message');
+my $doc = $r->{json}{documents}[0];
+ok($doc->{id}, '... and the document');
+is($doc->{filename}, 'gap.txt', '... its name');
+is($doc->{status}, 'ready', '... ingested before the answer');
+ok($t->psql("SELECT count(*) FROM document_chunks WHERE document_id = $doc->{id}") > 1,
+   '... into several chunks');
+is($t->psql("SELECT count(DISTINCT dealership_id) FROM document_chunks"), 1,
+   '... of that dealership only');
+
+$r = upload($da_id, 'books', $da, ['gap.txt', $gap]);
+is($r->{status}, 201, 'the same file again is accepted');
+is($r->{json}{documents}[0]{id}, $doc->{id}, '... as the same document (no-op)');
+is(docs(), 1, '... nothing new stored');
+
+my @more = (['guide.docx', slurp("$data/sample.docx")],
+            ['guide.pdf', slurp("$data/sample.pdf")]);
+$r = upload($da_id, 'compliance', $da, @more);
+is($r->{status}, 201, 'a DOCX and a PDF together');
+is(scalar @{ $r->{json}{documents} }, 2, '... two documents');
+is(join(',', map { $_->{status} } @{ $r->{json}{documents} }), 'ready,ready',
+   '... both ready');
+
+# status, documents
+$r = $t->get("/api/v1/rag/$da_id/status", token => $u);
+is($r->{status}, 200, 'a user reads the status');
+is($r->{json}{initialized}, JSON::PP::true, '... initialized');
+is($r->{json}{total_documents}, 3, '... three documents');
+is($r->{json}{documents_by_topic}{compliance}, 2, '... by topic');
+ok($r->{json}{total_chunks} >= 3, '... with their chunks');
+is($r->{json}{dealership_name}, 'Alpha Motors', '... and the name');
+$r = $t->get("/api/v1/rag/$da_id/status", token => $dbr);
+is($r->{status}, 404, "another dealership's status is 404");
+
+$r = $t->get("/api/v1/rag/$da_id/documents?topic=compliance", token => $u);
+is($r->{status}, 200, 'documents are listed');
+is(scalar @{ $r->{json} }, 2, '... filtered by topic');
+ok(exists $r->{json}[0]{chunk_count} && exists $r->{json}[0]{bytes},
+   '... with chunk counts and sizes');
+$r = $t->get("/api/v1/rag/$da_id/documents/$doc->{id}", token => $u);
+is($r->{status}, 200, 'one document');
+is($r->{json}{status}, 'ready', '... ready');
+is($r->{json}{progress}, 1, '... progress 1');
+$r = $t->get("/api/v1/rag/$db_id/documents/$doc->{id}", token => $dbr);
+is($r->{status}, 404, "a document through another dealership's path is 404");
+$r = $t->get("/api/v1/rag/$da_id/documents", token => $dbr);
+is($r->{status}, 404, "another dealership's documents are 404");
+
+# bad input: a clear 4xx and nothing stored
+my $before = docs();
+my @bad = (
+    [ 'a .pdf name on a text file', 422, 'books', ['fake.pdf', 'just some text'] ],
+    [ 'a .txt name on a PDF', 422, 'books', ['real.txt', slurp("$data/sample.pdf")] ],
+    [ 'a truncated PDF', 422, 'books', ['broken.pdf', slurp("$data/truncated.pdf")] ],
+    [ 'a zip that is not a DOCX', 422, 'books', ['fake.docx', slurp("$data/notword.zip")] ],
+    [ 'an empty file', 422, 'books', ['empty.txt', ''] ],
+    [ 'text that is not UTF-8', 422, 'books', ['latin1.txt', "caf\xe9 cr\xe8me " x 20] ],
+    [ 'a file name with ../', 422, 'books', ['../../etc/passwd.txt', 'hello there'] ],
+    [ 'an unknown topic', 422, 'astrology', ['gap2.txt', $gap] ],
+    [ 'a file over the limit', 413, 'books', ['big.txt', 'x' x (4 * 1024 * 1024)] ],
+    [ 'an unsupported type', 422, 'books', ['photo.png', "\x89PNG\r\n\x1a\n" . 'x' x 100] ],
+);
+for my $case (@bad) {
+    my ($name, $code, $topic, $file) = @$case;
+    $r = upload($da_id, $topic, $da, $file);
+    is($r->{status}, $code, "$name is refused ($code)");
+    ok($r->{json} && $r->{json}{error}{message}, '... with a JSON error')
+        or diag $r->{body};
+}
+is(docs(), $before, '... and none of them stored anything');
+
+$r = upload($da_id, 'books', $u, ['gap3.txt', $gap]);
+is($r->{status}, 403, 'a plain user cannot upload');
+$r = upload($da_id, 'books', $dbr, ['gap3.txt', $gap]);
+is($r->{status}, 404, "another dealership's admin cannot upload");
+$r = $t->http('POST', "/api/v1/rag/$da_id/upload/books", token => $da,
+              json => { files => [] });
+is($r->{status}, 422, 'a JSON body instead of multipart is 422');
+my $b = 'XyZ';
+$r = $t->http('POST', "/api/v1/rag/$da_id/upload/books", token => $da,
+              body => "--$b\r\nContent-Disposition: form-data; name=\"files\"; "
+                    . "filename=\"cut.txt\"\r\n\r\nno end here",
+              headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
+is($r->{status}, 422, 'a multipart body cut short is 422');
+is(docs(), $before, '... nothing stored');
+
+# delete and reset
+my $gen = $t->psql("SELECT generation FROM dealerships WHERE id = $da_id");
+$r = $t->http('DELETE', "/api/v1/rag/$da_id/documents/$doc->{id}", token => $u);
+is($r->{status}, 403, 'a plain user cannot delete a document');
+$r = $t->http('DELETE', "/api/v1/rag/$db_id/documents/$doc->{id}", token => $dbr);
+is($r->{status}, 404, "another dealership cannot delete it");
+$r = $t->http('DELETE', "/api/v1/rag/$da_id/documents/$doc->{id}", token => $da);
+is($r->{status}, 204, 'the admin deletes a document');
+is($t->psql("SELECT count(*) FROM document_chunks WHERE document_id = $doc->{id}"), 0,
+   '... its chunks are gone');
+ok($t->psql("SELECT generation FROM dealerships WHERE id = $da_id") > $gen,
+   '... and the dealership generation moved (caches drop)');
+$r = $t->http('DELETE', "/api/v1/rag/$da_id/documents/$doc->{id}", token => $da);
+is($r->{status}, 404, 'deleting it again is 404');
+
+$r = $t->http('DELETE', "/api/v1/rag/$da_id/reset", token => $dbr);
+is($r->{status}, 404, "another dealership cannot reset");
+$r = $t->http('DELETE', "/api/v1/rag/$da_id/reset", token => $da);
+is($r->{status}, 200, 'reset answers');
+is($r->{json}{message}, "RAG reset for dealership 'Alpha Motors'", '... with the message');
+is($t->psql("SELECT count(*) FROM documents WHERE dealership_id = $da_id"), 0,
+   '... every document is gone');
+is($t->psql("SELECT count(*) FROM document_chunks WHERE dealership_id = $da_id"), 0,
+   '... with every chunk');
+
+$t->finish;
+done_testing;
