@@ -30,6 +30,8 @@ static char *ngx_http_avatar_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_setting(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_avatar_size_setting(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_avatar_num_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -151,6 +153,27 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       "app.public_url" },
+
+    { ngx_string("avatar_ingest"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "rag.ingest" },
+
+    { ngx_string("avatar_upload_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "rag.upload_wait" },
+
+    { ngx_string("avatar_max_file_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_size_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "rag.max_file_size" },
 
     { ngx_string("avatar_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -817,6 +840,36 @@ ngx_http_avatar_setting(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     kv->value.len = value[1].len;
 
     return NGX_CONF_OK;
+}
+
+
+/* A core setting given as an nginx size ("10m"), passed on in bytes. */
+
+static char *
+ngx_http_avatar_size_setting(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ssize_t     size;
+    ngx_str_t  *value;
+    u_char     *p;
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+    if (size <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in "
+                           "\"%V\": not a size", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_OFF_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value[1].len = ngx_sprintf(p, "%z", size) - p;
+    value[1].data = p;
+
+    return ngx_http_avatar_setting(cf, cmd, conf);
 }
 
 

@@ -17,7 +17,8 @@ typedef enum {
     AVC_SET_UINT,
     AVC_SET_FLAG,
     AVC_SET_PATH,
-    AVC_SET_ENUM                /* one of the words in "values" */
+    AVC_SET_ENUM,               /* one of the words in "values" */
+    AVC_SET_MSEC                /* milliseconds, 0 allowed */
 } avc_set_kind_t;
 
 typedef struct {
@@ -31,6 +32,9 @@ typedef struct {
 static const avc_setting_t avc_settings[] = {
     { "auth", NULL, "signup", AVC_SET_ENUM, "off invite open" },
     { "app", NULL, "public_url", AVC_SET_URL, NULL },
+    { "rag", NULL, "ingest", AVC_SET_ENUM, "on off" },
+    { "rag", NULL, "upload_wait", AVC_SET_MSEC, NULL },
+    { "rag", NULL, "max_file_size", AVC_SET_UINT, NULL },
     { "llm", "offline openai", "base_url", AVC_SET_URL, NULL },
     { "llm", NULL, "model", AVC_SET_TEXT, NULL },
     { "llm", NULL, "fallback_models", AVC_SET_TEXT, NULL },
@@ -166,6 +170,12 @@ avc_setting_check(const char *key, const char *value, int *secret)
             return NULL;
         case AVC_SET_PATH:
             return value[0] == '/' ? NULL : "not an absolute path";
+        case AVC_SET_MSEC:
+            v = strtoul(value, &end, 10);
+            if (end == value || *end != '\0' || v > 3600000UL) {
+                return "not a number of milliseconds up to 3600000";
+            }
+            return NULL;
         case AVC_SET_ENUM:
             return avc_word_in(value, s->values) ? NULL : "not one of the "
                    "allowed values";
