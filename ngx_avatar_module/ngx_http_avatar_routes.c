@@ -61,6 +61,8 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_DELETE, "/api/v1/rag/{id}/documents/{doc_id}",
       avc_op_rag_document_delete, 0 },
     { NGX_HTTP_DELETE, "/api/v1/rag/{id}/reset", avc_op_rag_reset, 0 },
+    { NGX_HTTP_POST, "/api/v1/rag/{id}/query", avc_op_rag_query,
+      NGX_HTTP_AVATAR_BODY_JSON },
     { NGX_HTTP_POST, "/api/v1/rag/{id}/upload/{topic}", avc_op_rag_upload,
       NGX_HTTP_AVATAR_BODY_STREAM },
 

@@ -130,6 +130,41 @@ is($r->{status}, 404, "a document through another dealership's path is 404");
 $r = $t->get("/api/v1/rag/$da_id/documents", token => $dbr);
 is($r->{status}, 404, "another dealership's documents are 404");
 
+# query
+sub query {
+    my ($id, $q, $token, %o) = @_;
+    my $qs = "query=" . join('', map { sprintf('%%%02X', ord) } split //, $q);
+    $qs .= "&top_k=$o{top_k}" if $o{top_k};
+    return $t->http('POST', "/api/v1/rag/$id/query?$qs", token => $token,
+                    exists $o{topics} ? (json => $o{topics}) : ());
+}
+$r = query($da_id, 'What does GAP cover after a total loss?', $u);
+is($r->{status}, 200, 'a user queries the knowledge base');
+is($r->{json}{query}, 'What does GAP cover after a total loss?', '... echoing the query');
+ok($r->{json}{count} >= 1, '... with results');
+is($r->{json}{results}[0]{filename}, 'gap.txt', '... the GAP document first');
+ok($r->{json}{results}[0]{score} > 0 && $r->{json}{results}[0]{score} <= 1,
+   '... scored between 0 and 1');
+ok($r->{json}{results}[0]{content} =~ /asset protection/i, '... with its passage');
+is($r->{json}{count}, scalar @{ $r->{json}{results} }, '... count matches');
+$r = query($da_id, 'What does GAP cover after a total loss?', $u, top_k => 1);
+is($r->{json}{count}, 1, 'top_k limits the results');
+$r = query($da_id, 'What does GAP cover after a total loss?', $u,
+           topics => ['compliance']);
+ok(!grep({ $_->{topic} ne 'compliance' } @{ $r->{json}{results} }),
+   'a topic filter keeps results to that topic');
+$r = query($da_id, 'best pizza toppings for a summer barbecue party', $u);
+is($r->{status}, 200, 'an unrelated question answers');
+is($r->{json}{count}, 0, '... with no results (the relevance floor)');
+$r = query($da_id, 'What does GAP cover?', $dbr);
+is($r->{status}, 404, "another dealership's knowledge base is 404");
+$r = query($db_id, 'What does GAP cover after a total loss?', $dbr);
+is($r->{json}{count}, 0, "... and its own holds none of Alpha's material");
+$r = $t->http('POST', "/api/v1/rag/$da_id/query", token => $u);
+is($r->{status}, 422, 'a query without a question is 422');
+$r = query($da_id, 'GAP', $u, top_k => 50);
+is($r->{status}, 422, 'top_k over 20 is 422');
+
 # bad input: a clear 4xx and nothing stored
 my $before = docs();
 my @bad = (

@@ -157,6 +157,7 @@ AVC_API int avc_op_rag_documents(avc_call_t *call);
 AVC_API int avc_op_rag_document_get(avc_call_t *call);
 AVC_API int avc_op_rag_document_delete(avc_call_t *call);
 AVC_API int avc_op_rag_reset(avc_call_t *call);
+AVC_API int avc_op_rag_query(avc_call_t *call);
 /* streams its body: start it, then avc_call_feed / avc_call_feed_end */
 AVC_API int avc_op_rag_upload(avc_call_t *call);
 

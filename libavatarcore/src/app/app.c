@@ -6,6 +6,7 @@
 #include <avatarcore/http.h>
 #include <avatarcore/mail.h>
 #include <avatarcore/embed.h>
+#include <avatarcore/retrieve.h>
 
 #include "../rag/ingest.h"
 
@@ -87,6 +88,14 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
         }
         *err = AVC_ENOMEM;
     }
+    if (app->embedder && app->db) {
+        app->retriever = avc_retriever_new(loop, app->db, app->embedder,
+                                           cfg);
+        if (app->retriever == NULL) {
+            avc_app_free(app);
+            return NULL;
+        }
+    }
     if (app->embedder && app->db
         && strcmp(avc_config_get(cfg, "rag.ingest", "on"), "off") != 0)
     {
@@ -126,6 +135,7 @@ avc_app_free(avc_app_t *app)
         }
         call->app = NULL;
     }
+    avc_retriever_free(app->retriever);
     avc__ingest_free(app->ingest);
     avc_mail_queue_free(app->mailq);
     avc_mailer_free(app->mailer);

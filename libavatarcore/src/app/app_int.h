@@ -30,6 +30,7 @@ struct avc_app_s {
     struct avc_mail_queue_s *mailq;
     struct avc_embedder_s *embedder;
     struct avc__ingest_s *ingest;
+    struct avc_retriever_s *retriever;
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
