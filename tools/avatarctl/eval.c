@@ -607,8 +607,8 @@ eval_mode(avc_retriever_t *rt, avc_retrieve_mode_t mode, const char *name,
             fig->mrr += first ? 1.0 / (double) first : 0;
         }
         if (verbose) {
-            printf("%-7s %-4s %-10s best %.3f n %zu:", name, qs[i].id,
-                   qs[i].kind, r.best, r.n);
+            printf("%-7s %-4s %-10s %6.2f ms best %.3f n %zu:", name,
+                   qs[i].id, qs[i].kind, lat[nlat - 1], r.best, r.n);
             for (k = 0; k < r.n; k++) {
                 printf(" %.12s(%.2f c%.2f t%.2f a%.2f)", r.files[k],
                        r.scores[k], r.cos[k], r.cov[k], r.rrf[k]);

@@ -5,9 +5,9 @@
  * Each vector is kept twice: int8-quantised with a per-vector scale (for
  * the scan) and at full precision (float32, or IEEE half precision with
  * AVC_INDEX_FP16) for re-scoring.  A search quantises the query, scans
- * every vector with an int8 dot product into int32, keeps the best
- * max(64, 8k) candidates in a min-heap, re-scores those at full
- * precision and returns the best k.  With float32 re-scoring the answer
+ * every vector with an int8 dot product into int32 (SSE2, or AVX2 where
+ * the CPU has it), keeps the best max(64, 2k + 32) candidates in a min-heap,
+ * re-scores those at full precision and returns the best k.  With float32 re-scoring the answer
  * equals a brute-force float search whenever the int8 error (about 1e-3
  * of a cosine) is smaller than the gap between the k-th and the
  * candidate-th best score, which holds for real embeddings.

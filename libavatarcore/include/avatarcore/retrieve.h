@@ -6,57 +6,72 @@
  *
  *   1. the query is embedded (through the embedder's query cache) while
  *      one SQL statement reads the dealership's generation (so every
- *      retrieval sees a change at once, at no extra round trip) and runs the
- *      full-text search: the query's words, their stems and the F&I
- *      synonyms of data/fi_synonyms.txt OR-ed into a tsquery against
- *      document_chunks.tsv, ranked by ts_rank_cd, ready documents only,
- *      topic filter applied;
- *   2. the dealership's in-memory vector index (avatarcore/index.h) is
- *      used when its generation is current, else (re)loaded from
- *      PostgreSQL first: the embeddings of the ready documents' chunks
- *      made by the embedder's model, a page of rows at a time, processed
- *      on the thread pool.  The load also counts, for every term, how
- *      many chunks contain it (document frequencies for the text score);
- *   3. both lists (rag.candidates each) are fused by reciprocal rank
- *      (k = 60) into the order of the results;
- *   4. each candidate gets a relevance score in [0, 1] (see below) and
- *      those under the floor are dropped, so that a question the material
- *      does not cover returns no results at all;
- *   5. the top_k chunks' text and document are read in one query.
+ *      retrieval sees a change at once, at no extra round trip) and runs
+ *      the full-text search: the query's content words and the variants
+ *      of the F&I concepts it names (data/fi_synonyms.txt) OR-ed into a
+ *      tsquery on document_chunks.tsv (at most 48 operands, 8 variants
+ *      a concept), ranked by ts_rank, ready documents only, topic filter
+ *      applied (ts_rank, not ts_rank_cd: cover density costs time
+ *      quadratic in the operands of such a query, 30 ms for a 40-operand
+ *      question over 100 chunks, and ranked worse on the sample set);
+ *   2. the dealership's snapshot is used when its generation is current,
+ *      else (re)loaded first: the vector index (avatarcore/index.h) of
+ *      the ready chunks' embeddings made by the embedder's model, each
+ *      chunk's set of terms and the document frequency of every term,
+ *      read a page of rows at a time and processed on the thread pool;
+ *   3. the vector index is searched (topic filter applied; on the thread
+ *      pool when it holds more than rag.offload_above vectors);
+ *   4. both lists (rag.candidates each) are fused by reciprocal rank,
+ *      1/(60 + rank) summed over the lists, which orders the results;
+ *   5. each candidate gets a relevance score in [0, 1] (below); when the
+ *      best score is under the floor the material does not cover the
+ *      question and there are no results at all; else the results are
+ *      the top_k candidates, in fused order, scoring at least half the
+ *      floor (the passage that answers a paraphrased question often
+ *      shares few words with it, yet ranks well in the fusion);
+ *   6. the results' text and document are read in one query.
  *
- * The relevance score of a chunk combines three signals, each in [0, 1]:
+ * The relevance score of a chunk is the mean of two signals in [0, 1],
+ * weighted rag.vector_weight and 1 - rag.vector_weight (default 0.5):
  *
- *   vector    its cosine with the query, mapped linearly from
- *             rag.cos_low (0) to rag.cos_high (1): what "unrelated" and
- *             "clearly about it" mean for the embedder in use;
- *   text      the share of the query's information the chunk contains:
- *             the query's content words and F&I concepts, each weighted by
- *             its inverse document frequency in this dealership's chunks
- *             (a word no chunk contains weighs most), summed over those
- *             the chunk contains, divided by the total;
- *   agreement its reciprocal-rank-fusion score relative to the best
- *             possible (first in both lists).
+ *   vector  its cosine with the query, mapped linearly from rag.cos_low
+ *           (0) to rag.cos_high (1): what "unrelated" and "clearly about
+ *           it" mean for the embedder in use;
+ *   text    the share of the query's information the chunk holds: the
+ *           query's content words and F&I concepts, each weighted by its
+ *           inverse document frequency among this dealership's chunks
+ *           (BM25's idf: a word no chunk holds weighs most), frequent
+ *           words damped; a word of a concept's phrase also counts as
+ *           held when the chunk names the concept another way.
  *
- * score = 0.40 vector + 0.40 text + 0.20 agreement.  A passage both
- * retrievers rank first and that contains most of the question's rare
- * words scores near 1; a passage that shares only common words with a
- * question about something else scores low on every signal.  The floor
- * (rag.min_score, or the min_score argument) is thus the share of the
- * question the material must be seen to cover.
+ * So the floor (rag.min_score, or the min_score argument) reads as "how
+ * much of the question the material must be seen to cover".  The
+ * full-text-only and vector-only modes (for baselines) score with their
+ * own signal alone.
  *
  * Configuration keys read by avc_retriever_new():
  *
- *   rag.min_score        default floor, 0-1 (default 0.30)
+ *   rag.min_score        the default floor, 0-1 (default 0.38: where
+ *                        the share of answerable questions refused and
+ *                        of unanswerable ones answered meet, on the
+ *                        sample F&I set with the local embedder)
+ *   rag.vector_weight    weight of the vector signal, 0-1 (default 0.5)
+ *   rag.cos_low, rag.cos_high   the cosine calibration: default 0.05 and
+ *                        0.45 for the local embedder, 0.15 and 0.60 for
+ *                        others
+ *   rag.order            rrf (default) or score: the order of results
  *   rag.candidates       entries taken from each list, 5-500 (default 50)
  *   rag.index_fp16       "on": re-score from half precision (half the
  *                        memory; see index.h); default off
- *   rag.max_indexes      dealerships whose index a worker keeps, least
+ *   rag.max_indexes      dealerships whose snapshot a loop keeps, least
  *                        recently used dropped (default 64)
- *   rag.offload_above    indexes larger than this are searched on the
- *                        thread pool (default 20000 vectors)
- *   rag.load_page        rows per page when loading an index (default 500)
- *   rag.cos_low, rag.cos_high   cosine calibration; default 0.05 and 0.45
- *                        for the local embedder, 0.15 and 0.60 for others
+ *   rag.offload_above    larger indexes are searched on the thread pool
+ *                        (default 20000 vectors)
+ *   rag.load_page        rows per page when loading (default 500)
+ *
+ * Memory per 100,000 chunks of 512 dimensions: the index (index.h, about
+ * 260 MB with float32 re-scoring, 157 MB with fp16) plus the term sets
+ * and frequencies (about 45 MB).
  *
  * Thread safety: a retriever belongs to its loop's thread.
  */

@@ -5,7 +5,7 @@
  * accumulator, normalised, then mixed:
  *
  *   words   content-word stems and the F&I concepts found (weight 1,
- *           damped words 0.35, concepts their list weight);
+ *           damped words 0.35, concepts twice their list weight);
  *   pairs   adjacent content units (a concept phrase counts as one unit),
  *           so that "rate markup" is more than "rate" and "markup";
  *   chars   the 3- to 5-grams of each content word with boundary marks,
@@ -37,7 +37,9 @@ static const double avc_el_family_weight[AVC_EL_FAMILIES] = {
 };
 
 #define AVC_EL_W_LIGHT    0.35
-#define AVC_EL_W_CONCEPT  1.0
+/* a concept stands for a phrase of several words: it weighs as two, so
+ * that "VSC" and "vehicle service contract" meet on it */
+#define AVC_EL_W_CONCEPT  2.0
 
 typedef struct {
     uint64_t key;               /* 0: empty slot */

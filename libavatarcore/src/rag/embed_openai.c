@@ -307,7 +307,11 @@ avc_oai_finish(avc__oai_op_t *op, int rc, const char *msg)
     void *data = op->data;
     float *vecs = NULL;
     size_t dim = op->dim, n = op->n;
+    char copy[AVC_OAI_MSG_MAX];
 
+    /* msg may live in the op, which goes before the callback */
+    snprintf(copy, sizeof(copy), "%s", msg);
+    msg = copy;
     avc_oai_op_unlink(op);
     if (rc == AVC_OK) {
         vecs = op->vecs;

@@ -33,29 +33,53 @@
 #include <string.h>
 
 #define AVC_R_RRF_K          60.0
+/*
+ * The most matching rows the full-text query ranks: a bound on its cost
+ * whatever the query (the pruning below keeps real queries far under it)
+ */
+#define AVC_R_FTS_RANK_MAX_S "3000"
 #define AVC_R_QUERY_MAX      8000
 #define AVC_R_TOPK_MAX       100
 #define AVC_R_TOPICS_MAX     32
-/* candidates whose text is read and scored, best fused first */
-#define AVC_R_FETCH_MAX      64
 #define AVC_R_TSQUERY_MAX    4000
+/*
+ * The full-text query's size: ts_rank's cost grows with its operands for
+ * every matching row, so a concept brings its first (main) variants only
+ */
+#define AVC_R_VARIANTS_MAX   8
+#define AVC_R_OPERANDS_MAX   48
+/* the pruning of the full-text query, see avc_r_op_tsquery() */
+#define AVC_R_FTS_DF_MIN     200
+#define AVC_R_FTS_DF_SHARE   0.02
+#define AVC_R_FTS_ROWS       2000
 /* results kept once the question passes: score >= floor * this */
 #define AVC_R_KEEP_RATIO     0.5
 
+/*
+ * The full-text query with the generation.  It is sent unnamed, so that
+ * PostgreSQL plans it with the actual tsquery: a rare word then goes
+ * through the GIN index, where a generic plan would scan the dealership.
+ */
 static const char avc_r_sql_fts[] =
     "SELECT g.generation, h.id, h.rank "
     "FROM (SELECT generation FROM dealerships WHERE id = $1) g "
     "LEFT JOIN LATERAL ("
-    " SELECT c.id, ts_rank_cd(c.tsv, q.tsq) AS rank"
-    " FROM (SELECT to_tsquery('english', $2) AS tsq) q,"
-    "  document_chunks c JOIN documents d"
-    "  ON d.id = c.document_id AND d.dealership_id = c.dealership_id"
-    " WHERE $2 <> '' AND c.dealership_id = $1 AND d.status = 'ready'"
-    "  AND c.tsv @@ q.tsq"
-    "  AND ($3::text[] IS NULL OR c.topic = ANY ($3::text[]))"
-    " ORDER BY rank DESC, c.id LIMIT $4::int"
+    " SELECT m.id, ts_rank(m.tsv, to_tsquery('english', $2)) AS rank"
+    " FROM ("
+    "  SELECT c.id, c.tsv"
+    "  FROM document_chunks c JOIN documents d"
+    "   ON d.id = c.document_id AND d.dealership_id = c.dealership_id"
+    "  WHERE c.dealership_id = $1 AND d.status = 'ready'"
+    "   AND c.tsv @@ to_tsquery('english', $2)"
+    "   AND ($3::text[] IS NULL OR c.topic = ANY ($3::text[]))"
+    "  LIMIT " AVC_R_FTS_RANK_MAX_S
+    " ) m ORDER BY rank DESC, m.id LIMIT $4::int"
     ") h ON true "
     "ORDER BY h.rank DESC NULLS LAST, h.id";
+
+/* the generation alone, when there are no words to search */
+static const char avc_r_sql_gen[] =
+    "SELECT generation FROM dealerships WHERE id = $1";
 
 static const char avc_r_sql_load[] =
     "SELECT c.id, c.topic,"
@@ -80,10 +104,10 @@ static const char avc_r_sql_insert[] =
     "VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex'), $8) RETURNING id";
 
 
-/* document frequencies: term hash -> number of chunks holding it */
+/* document frequencies: term key -> number of chunks holding it */
 
 typedef struct {
-    uint64_t *keys;             /* 0: empty */
+    uint32_t *keys;             /* 0: empty */
     uint32_t *counts;
     size_t cap;                 /* a power of two */
     size_t n;
@@ -101,8 +125,7 @@ static int
 avc_rdf_grow(avc_rdf_t *df)
 {
     size_t cap = df->cap ? df->cap * 2 : 1024, i, j;
-    uint64_t *keys;
-    uint32_t *counts;
+    uint32_t *keys, *counts;
 
     keys = calloc(cap, sizeof(*keys));
     counts = calloc(cap, sizeof(*counts));
@@ -130,7 +153,7 @@ avc_rdf_grow(avc_rdf_t *df)
 }
 
 static int
-avc_rdf_add(avc_rdf_t *df, uint64_t key, uint32_t count)
+avc_rdf_add(avc_rdf_t *df, uint32_t key)
 {
     size_t j;
 
@@ -139,18 +162,18 @@ avc_rdf_add(avc_rdf_t *df, uint64_t key, uint32_t count)
     }
     for (j = key & (df->cap - 1); df->keys[j]; j = (j + 1) & (df->cap - 1)) {
         if (df->keys[j] == key) {
-            df->counts[j] += count;
+            df->counts[j]++;
             return AVC_OK;
         }
     }
     df->keys[j] = key;
-    df->counts[j] = count;
+    df->counts[j] = 1;
     df->n++;
     return AVC_OK;
 }
 
 static uint32_t
-avc_rdf_get(const avc_rdf_t *df, uint64_t key)
+avc_rdf_get(const avc_rdf_t *df, uint32_t key)
 {
     size_t j;
 
@@ -166,12 +189,17 @@ avc_rdf_get(const avc_rdf_t *df, uint64_t key)
 }
 
 
-/* terms: what the text score counts */
+/*
+ * Terms: what the text score counts, as 32-bit keys.  A dealership has
+ * some 10^4-10^5 distinct terms, so a key stands for one term but with a
+ * chance of about 10^-5 per comparison: harmless for a score.
+ */
 
-static uint64_t
-avc_r_term_hash(char tag, const char *s, size_t n)
+static uint32_t
+avc_r_term_key(char tag, const char *s, size_t n)
 {
     uint64_t h = 14695981039346656037ULL;
+    uint32_t k;
     size_t i;
 
     h ^= (unsigned char) tag;
@@ -180,22 +208,22 @@ avc_r_term_hash(char tag, const char *s, size_t n)
         h ^= (unsigned char) s[i];
         h *= 1099511628211ULL;
     }
-    h ^= h >> 31;
-    return h ? h : 1;
+    k = (uint32_t) (h ^ (h >> 32));
+    return k ? k : 1;
 }
 
-static uint64_t
-avc_r_concept_hash(int32_t c)
+static uint32_t
+avc_r_concept_key(int32_t c)
 {
     const char *name = avc__lx_concept_name(c);
 
-    return avc_r_term_hash('=', name, strlen(name));
+    return avc_r_term_key('=', name, strlen(name));
 }
 
 static int
-avc_r_u64_cmp(const void *a, const void *b)
+avc_r_u32_cmp(const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
 
     return x < y ? -1 : x > y;
 }
@@ -205,11 +233,11 @@ avc_r_u64_cmp(const void *a, const void *b)
  * sorted, unique, in *out (n in *nout; the array is realloc'd as needed).
  */
 static int
-avc_r_term_set(const avc__lx_t *lx, uint64_t **out, size_t *cap,
+avc_r_term_set(const avc__lx_t *lx, uint32_t **out, size_t *cap,
     size_t *nout)
 {
     size_t i, n = 0, k;
-    uint64_t *s = *out;
+    uint32_t *s = *out;
 
     if (*cap < 2 * lx->n + 1) {
         s = realloc(*out, (2 * lx->n + 1) * sizeof(*s));
@@ -221,14 +249,14 @@ avc_r_term_set(const avc__lx_t *lx, uint64_t **out, size_t *cap,
     }
     for (i = 0; i < lx->n; i++) {
         if (lx->words[i].concept >= 0) {
-            s[n++] = avc_r_concept_hash(lx->words[i].concept);
+            s[n++] = avc_r_concept_key(lx->words[i].concept);
         }
         if (!(lx->words[i].cls & AVC__LX_STOP)) {
-            s[n++] = avc_r_term_hash('w', avc__lx_sstr(lx, i),
-                                     lx->words[i].slen);
+            s[n++] = avc_r_term_key('w', avc__lx_sstr(lx, i),
+                                    lx->words[i].slen);
         }
     }
-    qsort(s, n, sizeof(*s), avc_r_u64_cmp);
+    qsort(s, n, sizeof(*s), avc_r_u32_cmp);
     for (i = 0, k = 0; i < n; i++) {
         if (k == 0 || s[k - 1] != s[i]) {
             s[k++] = s[i];
@@ -239,13 +267,18 @@ avc_r_term_set(const avc__lx_t *lx, uint64_t **out, size_t *cap,
 }
 
 static int
-avc_r_set_has(const uint64_t *s, size_t n, uint64_t key)
+avc_r_set_has(const uint32_t *s, size_t n, uint32_t key)
 {
-    return key && bsearch(&key, s, n, sizeof(*s), avc_r_u64_cmp) != NULL;
+    return key && bsearch(&key, s, n, sizeof(*s), avc_r_u32_cmp) != NULL;
 }
 
 
-/* snapshots */
+/*
+ * Snapshots.  Besides the index and the frequencies, each chunk's term
+ * set is kept (about 110 keys of 4 bytes for 1,000 characters: some
+ * 45 MB per 100,000 chunks), so that scoring a candidate needs neither
+ * its text nor a second analysis.
+ */
 
 typedef struct {
     unsigned refs;
@@ -256,6 +289,14 @@ typedef struct {
     size_t skipped;             /* ready chunks without a usable vector */
     char **topics;              /* tag -> name */
     size_t ntopics;
+    uint32_t *terms;            /* the chunks' term sets, end to end */
+    size_t terms_len;
+    size_t terms_cap;
+    int64_t *set_ids;           /* chunk id -> its set: open addressing */
+    uint32_t *set_off;
+    uint32_t *set_len;
+    size_t sets_cap;            /* a power of two */
+    size_t nsets;
 } avc_rsnap_t;
 
 static void
@@ -272,6 +313,10 @@ avc_rsnap_unref(avc_rsnap_t *s)
         free(s->topics[i]);
     }
     free(s->topics);
+    free(s->terms);
+    free(s->set_ids);
+    free(s->set_off);
+    free(s->set_len);
     free(s);
 }
 
@@ -282,6 +327,127 @@ avc_rsnap_ref(avc_rsnap_t *s)
         s->refs++;
     }
     return s;
+}
+
+static size_t
+avc_rsnap_slot(int64_t id, size_t cap, const int64_t *ids)
+{
+    uint64_t h = (uint64_t) id * 0x9e3779b97f4a7c15ULL;
+    size_t j;
+
+    for (j = (size_t) (h >> 32) & (cap - 1); ids[j] && ids[j] != id;
+         j = (j + 1) & (cap - 1))
+    {
+        /* linear probing; ids are positive, 0 is empty */
+    }
+    return j;
+}
+
+static int
+avc_rsnap_sets_grow(avc_rsnap_t *s)
+{
+    size_t cap = s->sets_cap ? s->sets_cap * 2 : 1024, i, j;
+    int64_t *ids;
+    uint32_t *off, *len;
+
+    ids = calloc(cap, sizeof(*ids));
+    off = calloc(cap, sizeof(*off));
+    len = calloc(cap, sizeof(*len));
+    if (ids == NULL || off == NULL || len == NULL) {
+        free(ids);
+        free(off);
+        free(len);
+        return AVC_ENOMEM;
+    }
+    for (i = 0; i < s->sets_cap; i++) {
+        if (s->set_ids[i]) {
+            j = avc_rsnap_slot(s->set_ids[i], cap, ids);
+            ids[j] = s->set_ids[i];
+            off[j] = s->set_off[i];
+            len[j] = s->set_len[i];
+        }
+    }
+    free(s->set_ids);
+    free(s->set_off);
+    free(s->set_len);
+    s->set_ids = ids;
+    s->set_off = off;
+    s->set_len = len;
+    s->sets_cap = cap;
+    return AVC_OK;
+}
+
+/* keep the term set of chunk id and count its terms */
+static int
+avc_rsnap_add_set(avc_rsnap_t *s, int64_t id, const uint32_t *set,
+    size_t n)
+{
+    size_t j, cap, k;
+    uint32_t *t;
+
+    if (id <= 0 || s->terms_len + n > UINT32_MAX) {
+        return AVC_OK;          /* not a chunk id; or far beyond any use */
+    }
+    if ((s->nsets + 1) * 2 > s->sets_cap && avc_rsnap_sets_grow(s) != AVC_OK)
+    {
+        return AVC_ENOMEM;
+    }
+    if (s->terms_len + n > s->terms_cap) {
+        cap = s->terms_cap ? s->terms_cap : 4096;
+        while (cap < s->terms_len + n) {
+            cap *= 2;
+        }
+        t = realloc(s->terms, cap * sizeof(*t));
+        if (t == NULL) {
+            return AVC_ENOMEM;
+        }
+        s->terms = t;
+        s->terms_cap = cap;
+    }
+    j = avc_rsnap_slot(id, s->sets_cap, s->set_ids);
+    if (s->set_ids[j] == id) {
+        return AVC_OK;          /* a page boundary never repeats a row */
+    }
+    for (k = 0; k < n; k++) {
+        if (avc_rdf_add(&s->df, set[k]) != AVC_OK) {
+            return AVC_ENOMEM;
+        }
+    }
+    memcpy(s->terms + s->terms_len, set, n * sizeof(*set));
+    s->set_ids[j] = id;
+    s->set_off[j] = (uint32_t) s->terms_len;
+    s->set_len[j] = (uint32_t) n;
+    s->terms_len += n;
+    s->nsets++;
+    s->nchunks++;
+    return AVC_OK;
+}
+
+/* the term set of chunk id, or NULL (n 0) when the snapshot lacks it */
+static const uint32_t *
+avc_rsnap_set(const avc_rsnap_t *s, int64_t id, size_t *n)
+{
+    size_t j;
+
+    *n = 0;
+    if (s->sets_cap == 0) {
+        return NULL;
+    }
+    j = avc_rsnap_slot(id, s->sets_cap, s->set_ids);
+    if (s->set_ids[j] != id) {
+        return NULL;
+    }
+    *n = s->set_len[j];
+    return s->terms + s->set_off[j];
+}
+
+static size_t
+avc_rsnap_memory(const avc_rsnap_t *s)
+{
+    return (s->ix ? avc_index_memory(s->ix) : 0)
+           + s->df.cap * 2 * sizeof(uint32_t)
+           + s->terms_cap * sizeof(uint32_t)
+           + s->sets_cap * (sizeof(int64_t) + 2 * sizeof(uint32_t));
 }
 
 /* the tag of a topic name, adding it when add is set; -1 when absent */
@@ -352,10 +518,16 @@ struct avc_retriever_s {
 
 /* one query term of the text score */
 typedef struct {
-    uint64_t key;
-    uint64_t alt;               /* the concept whose phrase holds it, or 0 */
+    uint32_t key;
+    uint32_t alt;               /* the concept whose phrase holds it, or 0 */
     double weight;
 } avc_rterm_t;
+
+/* an operand of the full-text query: its text and its term's key */
+typedef struct {
+    size_t off;
+    uint32_t key;
+} avc_rop_t;
 
 /* a fused candidate */
 typedef struct {
@@ -397,7 +569,10 @@ struct avc_retrieve_op_s {
     char *topics_lit;           /* '{a,b}' or NULL */
     avc_rterm_t *terms;
     size_t nterms;
-    char *tsquery;
+    avc_rop_t *ops;             /* full-text operands, in opbuf */
+    size_t nops;
+    char *opbuf;
+    int fts_deferred;           /* no snapshot at the start: ask later */
 
     avc_embed_op_t *eop;
     int embed_done;
@@ -420,8 +595,9 @@ struct avc_retrieve_op_s {
     size_t ntags;
     int filter_none;            /* a topic filter no indexed topic meets */
 
-    avc_rcand_t *cands;
+    avc_rcand_t *cands;         /* fused; then the chosen, in order */
     size_t ncands;
+    double best;
 
     avc_retrieve_cb cb;
     void *data;
@@ -450,6 +626,8 @@ struct avc_rload_s {
 };
 
 static void avc_r_op_prepare(avc_retrieve_op_t *op);
+static void avc_r_op_search(avc_retrieve_op_t *op);
+static void avc_r_on_fts(int err, avc_db_res_t *res, void *data);
 static void avc_r_op_finish(avc_retrieve_op_t *op, int err,
                             const avc_rag_results_t *res);
 static void avc_rload_next(avc_rload_t *ld);
@@ -505,7 +683,7 @@ avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
     r->emb = emb;
     local = strcmp(avc_embedder_provider(emb), "local") == 0;
 
-    if (avc_r_get_double(cfg, "rag.min_score", 0.40, 0, 1, &r->min_score)
+    if (avc_r_get_double(cfg, "rag.min_score", 0.38, 0, 1, &r->min_score)
         != AVC_OK)
     {
         rc = avc_r_bad("rag.min_score", "not a number in 0-1");
@@ -561,7 +739,7 @@ avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
         rc = avc_r_bad("rag.index_fp16", "not on or off");
     }
     if (rc == AVC_OK) {
-        if (avc_db_statement(db, "avc_rag_fts", avc_r_sql_fts) != AVC_OK
+        if (avc_db_statement(db, "avc_rag_gen", avc_r_sql_gen) != AVC_OK
             || avc_db_statement(db, "avc_rag_load", avc_r_sql_load)
                != AVC_OK
             || avc_db_statement(db, "avc_rag_fetch", avc_r_sql_fetch)
@@ -701,8 +879,7 @@ avc_retriever_stat(const avc_retriever_t *r, avc_retriever_stat_t which)
         } else if (which == AVC_RETRIEVER_VECTORS && ds->snap->ix) {
             v += avc_index_size(ds->snap->ix);
         } else if (which == AVC_RETRIEVER_MEMORY) {
-            v += ds->snap->ix ? avc_index_memory(ds->snap->ix) : 0;
-            v += ds->snap->df.cap * (sizeof(uint64_t) + sizeof(uint32_t));
+            v += avc_rsnap_memory(ds->snap);
         }
     }
     return v;
@@ -785,8 +962,8 @@ avc_rload_work(void *arg)
 {
     avc_rload_t *ld = arg;
     avc_rsnap_t *s = ld->snap;
-    uint64_t *set = NULL;
-    size_t setcap = 0, nset, i, k, hl;
+    uint32_t *set = NULL;
+    size_t setcap = 0, nset, i, hl;
     float *vec = NULL;
     avc__lx_t lx;
     int rc = AVC_OK;
@@ -835,10 +1012,9 @@ avc_rload_work(void *arg)
         if (rc == AVC_OK) {
             rc = avc_r_term_set(&lx, &set, &setcap, &nset);
         }
-        for (k = 0; rc == AVC_OK && k < nset; k++) {
-            rc = avc_rdf_add(&s->df, set[k], 1);
+        if (rc == AVC_OK) {
+            rc = avc_rsnap_add_set(s, ld->ids[i], set, nset);
         }
-        s->nchunks++;
     }
     avc__lx_free(&lx);
     free(set);
@@ -1017,7 +1193,8 @@ avc_r_op_free(avc_retrieve_op_t *op)
     free(op->topics_lit);
     free(op->query);
     free(op->terms);
-    free(op->tsquery);
+    free(op->ops);
+    free(op->opbuf);
     free(op->qvec);
     free(op->fts_ids);
     free(op->vec_ids);
@@ -1103,10 +1280,11 @@ avc_retrieve_cancel(avc_retrieve_op_t *op)
 }
 
 /*
- * The query's terms for the text score, and its full-text query: every
- * content word, then the variants of the F&I concepts it names, OR-ed.
- * Damped words stay out of the tsquery: ts_rank_cd knows no document
- * frequency, and "get" or "make" would only add noise to its ranking.
+ * The query's terms for the text score, and the operands of its
+ * full-text query: every content word, then the main variants of the F&I
+ * concepts it names.  Damped words stay out of the full-text query, and
+ * broad concepts ("customer") are not expanded: ts_rank knows no document
+ * frequency, they would only flood the ranking.
  */
 static int
 avc_r_op_terms(avc_retrieve_op_t *op)
@@ -1116,7 +1294,7 @@ avc_r_op_terms(avc_retrieve_op_t *op)
     avc_rterm_t *t;
     size_t i, k, v, nv, end = 0, nt = 0;
     const char *w, *sp;
-    uint64_t key, alt = 0;
+    uint32_t key, alt = 0;
     double weight;
     int rc = AVC_OK, dup;
 
@@ -1128,7 +1306,8 @@ avc_r_op_terms(avc_retrieve_op_t *op)
         return rc;
     }
     op->terms = calloc(2 * lx.n + 1, sizeof(avc_rterm_t));
-    if (op->terms == NULL) {
+    op->ops = calloc(lx.n * (AVC_R_VARIANTS_MAX + 1) + 1, sizeof(avc_rop_t));
+    if (op->terms == NULL || op->ops == NULL) {
         avc__lx_free(&lx);
         return AVC_ENOMEM;
     }
@@ -1137,7 +1316,7 @@ avc_r_op_terms(avc_retrieve_op_t *op)
         const avc__lx_word_t *wd = &lx.words[i];
 
         if (wd->concept >= 0) {
-            key = avc_r_concept_hash(wd->concept);
+            key = avc_r_concept_key(wd->concept);
             alt = key;
             end = i + wd->span;
             for (k = 0; k < nt && t[k].key != key; k++) {
@@ -1148,30 +1327,31 @@ avc_r_op_terms(avc_retrieve_op_t *op)
                 t[nt].alt = 0;
                 t[nt].weight = avc__lx_concept_weight(wd->concept);
                 nt++;
-                /* broad concepts ("customer") would flood the tsquery */
                 nv = avc__lx_concept_weight(wd->concept) >= 1
                      ? avc__lx_concept_variants(wd->concept) : 0;
+                if (nv > AVC_R_VARIANTS_MAX) {
+                    nv = AVC_R_VARIANTS_MAX;
+                }
                 for (v = 0; v < nv && rc == AVC_OK; v++) {
                     sp = avc__lx_concept_variant(wd->concept, v);
-                    if (strchr(sp, '&') || tq.len > AVC_R_TSQUERY_MAX) {
+                    if (strchr(sp, '&')) {
                         continue;
                     }
-                    rc |= avc__buf_appends(&tq, tq.len ? " | (" : "(");
+                    op->ops[op->nops].key = key;
+                    op->ops[op->nops].off = tq.len;
                     for ( ; *sp; sp++) {
-                        if (*sp == ' ') {
-                            rc |= avc__buf_appends(&tq, " <-> ");
-                        } else {
-                            rc |= avc__buf_append(&tq, sp, 1);
-                        }
+                        rc |= *sp == ' ' ? avc__buf_appends(&tq, " <-> ")
+                                         : avc__buf_append(&tq, sp, 1);
                     }
-                    rc |= avc__buf_appends(&tq, ")");
+                    rc |= avc__buf_append(&tq, "", 1);
+                    op->nops++;
                 }
             }
         }
         if (wd->cls & AVC__LX_STOP) {
             continue;
         }
-        key = avc_r_term_hash('w', avc__lx_sstr(&lx, i), wd->slen);
+        key = avc_r_term_key('w', avc__lx_sstr(&lx, i), wd->slen);
         weight = wd->cls & AVC__LX_LIGHT ? 0.35 : 1.0;
         dup = 0;
         for (k = 0; k < nt; k++) {
@@ -1189,11 +1369,11 @@ avc_r_op_terms(avc_retrieve_op_t *op)
             nt++;
         }
         w = avc__lx_wstr(&lx, i);
-        if (!(wd->cls & AVC__LX_LIGHT) && !dup && !strchr(w, '&')
-            && tq.len <= AVC_R_TSQUERY_MAX)
-        {
-            rc |= avc__buf_appends(&tq, tq.len ? " | " : "");
-            rc |= avc__buf_appends(&tq, w);
+        if (!(wd->cls & AVC__LX_LIGHT) && !dup && !strchr(w, '&')) {
+            op->ops[op->nops].key = key;
+            op->ops[op->nops].off = tq.len;
+            rc |= avc__buf_append(&tq, w, strlen(w) + 1);
+            op->nops++;
         }
     }
     op->nterms = nt;
@@ -1202,8 +1382,116 @@ avc_r_op_terms(avc_retrieve_op_t *op)
         avc__buf_free(&tq);
         return AVC_ENOMEM;
     }
-    op->tsquery = avc__buf_steal(&tq, NULL);
-    return op->tsquery ? AVC_OK : AVC_ENOMEM;
+    op->opbuf = avc__buf_steal(&tq, NULL);
+    return op->opbuf ? AVC_OK : AVC_ENOMEM;
+}
+
+/*
+ * The full-text query: operands OR-ed.  ts_rank ranks every row a query
+ * matches, so its cost is the number of matching rows: with a snapshot,
+ * operands are taken rarest first (their terms' document frequencies)
+ * while the rows they may match stay within AVC_R_FTS_ROWS, and none held
+ * by more than max(200, 2 %) of the chunks.  A word in half of 100,000
+ * chunks would cost seconds and tell the ranking almost nothing; the
+ * text score still counts it.  Without a snapshot all operands go, up to
+ * AVC_R_OPERANDS_MAX.
+ */
+typedef struct {
+    size_t i;
+    uint32_t df;
+} avc_rop_df_t;
+
+static int
+avc_rop_df_cmp(const void *a, const void *b)
+{
+    const avc_rop_df_t *x = a, *y = b;
+
+    if (x->df != y->df) {
+        return x->df < y->df ? -1 : 1;
+    }
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static char *
+avc_r_op_tsquery(const avc_retrieve_op_t *op, const avc_rsnap_t *s)
+{
+    double limit = 0, rows = 0;
+    avc_rop_df_t *order;
+    avc__buf_t b;
+    size_t i, k, n = 0;
+    int rc = AVC_OK, seen;
+
+    order = malloc((op->nops + 1) * sizeof(*order));
+    if (order == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < op->nops; i++) {
+        order[i].i = i;
+        order[i].df = s ? avc_rdf_get(&s->df, op->ops[i].key) : 0;
+    }
+    if (s) {
+        limit = (double) s->nchunks * AVC_R_FTS_DF_SHARE;
+        if (limit < AVC_R_FTS_DF_MIN) {
+            limit = AVC_R_FTS_DF_MIN;
+        }
+        qsort(order, op->nops, sizeof(*order), avc_rop_df_cmp);
+    }
+    avc__buf_init(&b);
+    rc |= avc__buf_appends(&b, "");
+    for (k = 0; k < op->nops && n < AVC_R_OPERANDS_MAX; k++) {
+        i = order[k].i;
+        if (s) {
+            if ((double) order[k].df > limit) {
+                break;
+            }
+            /* a concept's variants share its frequency: count it once */
+            for (seen = 0; seen < (int) k; seen++) {
+                if (op->ops[order[seen].i].key == op->ops[i].key) {
+                    break;
+                }
+            }
+            if (seen == (int) k) {
+                if (n > 0 && rows + order[k].df > AVC_R_FTS_ROWS) {
+                    break;
+                }
+                rows += order[k].df;
+            }
+        }
+        rc |= avc__buf_appends(&b, n ? " | (" : "(");
+        rc |= avc__buf_appends(&b, op->opbuf + op->ops[i].off);
+        rc |= avc__buf_appends(&b, ")");
+        n++;
+    }
+    free(order);
+    if (rc != AVC_OK) {
+        avc__buf_free(&b);
+        return NULL;
+    }
+    return avc__buf_steal(&b, NULL);
+}
+
+/* run the full-text query (avc_r_on_fts gets it) */
+static int
+avc_r_op_fts(avc_retrieve_op_t *op, const char *tsquery)
+{
+    const char *p[4];
+    char lim[16];
+
+    snprintf(lim, sizeof(lim), "%u", op->r->candidates);
+    avc_log(AVC_LOG_DEBUG, "rag: dealership %s: full-text query \"%.300s\"",
+            op->did_s, tsquery);
+    p[0] = op->did_s;
+    p[1] = tsquery;
+    p[2] = op->topics_lit;
+    p[3] = lim;
+    if (*tsquery == '\0') {
+        op->q = avc_db_query(op->r->db, "avc_rag_gen", 1, 1, p, 0,
+                             avc_r_on_fts, op);
+        return op->q ? AVC_OK : AVC_ENOMEM;
+    }
+    op->q = avc_db_query(op->r->db, avc_r_sql_fts, 0, 4, p, 0, avc_r_on_fts,
+                         op);
+    return op->q ? AVC_OK : AVC_ENOMEM;
 }
 
 static void avc_r_op_fuse(avc_retrieve_op_t *op);
@@ -1315,6 +1603,18 @@ avc_r_op_prepare(avc_retrieve_op_t *op)
     }
     if (ds->snap && ds->snap->gen >= op->gen) {
         op->snap = avc_rsnap_ref(ds->snap);
+        if (op->fts_deferred) {
+            /* the full-text query, now with the frequencies to prune it */
+            char *tsq = avc_r_op_tsquery(op, op->snap);
+
+            op->fts_deferred = 0;
+            rc = tsq ? avc_r_op_fts(op, tsq) : AVC_ENOMEM;
+            free(tsq);
+            if (rc != AVC_OK) {
+                avc_r_op_finish(op, rc, NULL);
+            }
+            return;
+        }
         avc_r_op_search(op);
         return;
     }
@@ -1380,17 +1680,26 @@ avc_r_on_fts(int err, avc_db_res_t *res, void *data)
         avc_r_op_finish(op, AVC_ENOTFOUND, NULL);
         return;
     }
-    op->gen = strtoll(avc_db_res_value(res, 0, 0), NULL, 10);
+    if (op->snap == NULL) {
+        op->gen = strtoll(avc_db_res_value(res, 0, 0), NULL, 10);
+    }
+    free(op->fts_ids);
+    op->nfts = 0;
     op->fts_ids = malloc(n * sizeof(int64_t));
     if (op->fts_ids == NULL) {
         avc_r_op_finish(op, AVC_ENOMEM, NULL);
         return;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && avc_db_res_cols(res) >= 2; i++) {
         if (!avc_db_res_isnull(res, (int) i, 1)) {
             op->fts_ids[op->nfts++] = strtoll(avc_db_res_value(res, (int) i,
                                                                1), NULL, 10);
         }
+    }
+    if (op->snap) {
+        /* the deferred query: the snapshot is ready */
+        avc_r_op_search(op);
+        return;
     }
     op->fts_done = 1;
     if (op->embed_done) {
@@ -1419,10 +1728,10 @@ avc_retrieve_start(avc_retriever_t *r, int64_t dealership_id,
     double min_score, avc_retrieve_cb cb, void *data, avc_retrieve_op_t **opp)
 {
     avc_retrieve_op_t *op;
-    const char *p[4];
-    char lim[16];
+    avc_rds_t *ds;
     size_t i, n = 0, qlen;
     avc__buf_t b;
+    char *tsq;
     int rc = AVC_OK;
 
     if (opp) {
@@ -1488,15 +1797,32 @@ avc_retrieve_start(avc_retriever_t *r, int64_t dealership_id,
         return rc;
     }
 
-    snprintf(lim, sizeof(lim), "%u", r->candidates);
-    p[0] = op->did_s;
-    p[1] = op->mode == AVC_RETRIEVE_VECTOR ? "" : op->tsquery;
-    p[2] = op->topics_lit;
-    p[3] = lim;
-    op->q = avc_db_query(r->db, "avc_rag_fts", 1, 4, p, 0, avc_r_on_fts, op);
-    if (op->q == NULL) {
+    /*
+     * Without a snapshot (the first retrieval of this dealership) the
+     * full-text query waits for it: unpruned, its common words could cost
+     * seconds on a large knowledge base.  This first query then only
+     * reads the generation.
+     */
+    tsq = NULL;
+    if (op->mode != AVC_RETRIEVE_VECTOR) {
+        for (ds = r->ds; ds && ds->id != dealership_id; ds = ds->next) {
+            /* a lookup that creates nothing */
+        }
+        if (ds && ds->snap) {
+            tsq = avc_r_op_tsquery(op, ds->snap);
+            if (tsq == NULL) {
+                avc_r_op_free(op);
+                return AVC_ENOMEM;
+            }
+        } else {
+            op->fts_deferred = 1;
+        }
+    }
+    rc = avc_r_op_fts(op, tsq ? tsq : "");
+    free(tsq);
+    if (rc != AVC_OK) {
         avc_r_op_free(op);
-        return AVC_ENOMEM;
+        return rc;
     }
     if (op->mode == AVC_RETRIEVE_TEXT) {
         op->embed_done = 1;
@@ -1569,25 +1895,17 @@ avc_r_cand_rrf_cmp(const void *a, const void *b)
 static int
 avc_r_cand_score_cmp(const void *a, const void *b)
 {
-    const avc_rcand_t *const *x = a, *const *y = b;
+    const avc_rcand_t *x = a, *y = b;
 
-    if ((*x)->score != (*y)->score) {
-        return (*x)->score > (*y)->score ? -1 : 1;
+    if (x->score != y->score) {
+        return x->score > y->score ? -1 : 1;
     }
-    return avc_r_cand_rrf_cmp(*x, *y);
+    return avc_r_cand_rrf_cmp(x, y);
 }
 
-static int
-avc_r_cand_order_cmp(const void *a, const void *b)
-{
-    const avc_rcand_t *const *x = a, *const *y = b;
-
-    return avc_r_cand_rrf_cmp(*x, *y);
-}
-
-/* the share of the query's information that the chunk's terms hold */
+/* the share of the query's information that a chunk's terms hold */
 static double
-avc_r_coverage(const avc_retrieve_op_t *op, const uint64_t *set, size_t n)
+avc_r_coverage(const avc_retrieve_op_t *op, const uint32_t *set, size_t n)
 {
     const avc_rsnap_t *s = op->snap;
     double num = 0, den = 0, idf, w, N = (double) s->nchunks, df;
@@ -1615,16 +1933,10 @@ static void
 avc_r_on_fetch(int err, avc_db_res_t *res, void *data)
 {
     avc_retrieve_op_t *op = data;
-    avc_retriever_t *r = op->r;
     avc_rag_results_t out;
-    avc_rcand_t *c, **items = NULL;
-    uint64_t *set = NULL;
-    size_t setcap = 0, nset, i, k, nrows, nitems = 0;
-    double v, wv, wt, keep;
-    const char *title, *content;
-    avc__lx_t lx;
+    avc_rcand_t **items;
+    size_t i, k, nrows, n = 0;
     int64_t id;
-    int rc = AVC_OK;
 
     op->q = NULL;
     if (op->dead) {
@@ -1638,92 +1950,33 @@ avc_r_on_fetch(int err, avc_db_res_t *res, void *data)
         avc_r_op_finish(op, err, NULL);
         return;
     }
-
-    /* the baselines score with the one signal they have */
-    wv = op->mode == AVC_RETRIEVE_TEXT ? 0
-         : op->mode == AVC_RETRIEVE_VECTOR ? 1 : r->w_vector;
-    wt = 1 - wv;
-
-    avc__lx_init_struct(&lx);
+    items = malloc(op->ncands * sizeof(*items) + 1);
+    if (items == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
     nrows = (size_t) avc_db_res_rows(res);
-    for (i = 0; i < nrows && rc == AVC_OK; i++) {
+    for (i = 0; i < nrows; i++) {
         id = strtoll(avc_db_res_value(res, (int) i, 0), NULL, 10);
-        for (k = 0, c = NULL; k < op->ncands; k++) {
+        for (k = 0; k < op->ncands; k++) {
             if (op->cands[k].id == id) {
-                c = &op->cands[k];
+                op->cands[k].row = (int) i;
                 break;
             }
         }
-        if (c == NULL) {
-            continue;
-        }
-        c->row = (int) i;
-        title = avc_db_res_value(res, (int) i, 4);
-        content = avc_db_res_value(res, (int) i, 5);
-        lx.n = 0;
-        lx.arena_len = 0;
-        rc = avc__lx_analyze(&lx, title, strlen(title));
-        if (rc == AVC_OK) {
-            rc = avc__lx_analyze(&lx, content, strlen(content));
-        }
-        if (rc == AVC_OK) {
-            rc = avc_r_term_set(&lx, &set, &setcap, &nset);
-        }
-        if (rc != AVC_OK) {
-            break;
-        }
-        c->coverage = op->mode == AVC_RETRIEVE_VECTOR
-                      ? 0 : avc_r_coverage(op, set, nset);
-        v = c->has_cosine ? (c->cosine - r->cos_low)
-                            / (r->cos_high - r->cos_low) : 0;
-        v = v < 0 ? 0 : v > 1 ? 1 : v;
-        c->score = wv * v + wt * c->coverage;
     }
-    avc__lx_free(&lx);
-    free(set);
-    if (rc == AVC_OK) {
-        items = malloc((op->ncands ? op->ncands : 1) * sizeof(*items));
-        if (items == NULL) {
-            rc = AVC_ENOMEM;
+    /* in the chosen order; a chunk whose document went is left out */
+    for (k = 0; k < op->ncands; k++) {
+        if (op->cands[k].row >= 0) {
+            items[n++] = &op->cands[k];
         }
     }
-    if (rc != AVC_OK) {
-        avc_r_op_finish(op, rc, NULL);
-        return;
-    }
-
     memset(&out, 0, sizeof(out));
-    for (k = 0; k < op->ncands; k++) {
-        c = &op->cands[k];
-        if (c->row >= 0 && c->score > out.best) {
-            out.best = c->score;
-        }
-    }
-    /*
-     * The floor decides whether the material covers the question at all:
-     * its best passage must reach it.  If so, passages down to half the
-     * floor still come along: the right one is often not the best scored
-     * (a paraphrase shares few words with it) but ranks well in the
-     * fusion, and context is what the answer is built from.
-     */
-    keep = out.best >= op->min_score ? op->min_score * AVC_R_KEEP_RATIO
-                                     : 2;
-    for (k = 0; k < op->ncands; k++) {
-        c = &op->cands[k];
-        if (c->row >= 0 && c->score >= keep) {
-            items[nitems++] = c;
-        }
-    }
-    qsort(items, nitems, sizeof(*items), r->order_by_score
-                                         ? avc_r_cand_score_cmp
-                                         : avc_r_cand_order_cmp);
-    if (nitems > op->top_k) {
-        nitems = op->top_k;
-    }
     out.items = items;
-    out.n = nitems;
+    out.n = n;
     out.res = res;
     out.gen = op->gen;
+    out.best = op->best;
     avc_r_op_finish(op, AVC_OK, &out);
     free(items);
 }
@@ -1732,9 +1985,12 @@ static void
 avc_r_op_fuse(avc_retrieve_op_t *op)
 {
     avc_retriever_t *r = op->r;
+    avc_rag_results_t out;
+    const uint32_t *set;
     avc_rcand_t *c;
     avc__buf_t ids;
-    size_t i, k, n = 0;
+    size_t i, k, n = 0, nset, nkeep;
+    double v, wv, wt, keep;
     const char *p[2];
     float cos;
     int rc = AVC_OK;
@@ -1766,6 +2022,12 @@ avc_r_op_fuse(avc_retrieve_op_t *op)
             c->trank = (int) i + 1;
         }
     }
+
+    /* the baselines score with the one signal they have */
+    wv = op->mode == AVC_RETRIEVE_TEXT ? 0
+         : op->mode == AVC_RETRIEVE_VECTOR ? 1 : r->w_vector;
+    wt = 1 - wv;
+    op->best = 0;
     for (k = 0; k < n; k++) {
         c = &op->cands[k];
         c->rrf = (c->vrank ? 1.0 / (AVC_R_RRF_K + c->vrank) : 0)
@@ -1779,22 +2041,43 @@ avc_r_op_fuse(avc_retrieve_op_t *op)
             c->cosine = cos;
             c->has_cosine = 1;
         }
+        set = avc_rsnap_set(op->snap, c->id, &nset);
+        c->coverage = set && op->mode != AVC_RETRIEVE_VECTOR
+                      ? avc_r_coverage(op, set, nset) : 0;
+        v = c->has_cosine ? (c->cosine - r->cos_low)
+                            / (r->cos_high - r->cos_low) : 0;
+        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        c->score = wv * v + wt * c->coverage;
+        if (c->score > op->best) {
+            op->best = c->score;
+        }
     }
-    qsort(op->cands, n, sizeof(*op->cands), avc_r_cand_rrf_cmp);
-    if (n > AVC_R_FETCH_MAX) {
-        n = AVC_R_FETCH_MAX;
-    }
-    op->ncands = n;
-    if (n == 0) {
-        avc_rag_results_t out;
 
+    /*
+     * The floor decides whether the material covers the question at all:
+     * its best passage must reach it.  If so, passages down to half the
+     * floor come along: the right one is often not the best scored (a
+     * paraphrase shares few words with it) but ranks well in the fusion.
+     */
+    keep = op->best >= op->min_score ? op->min_score * AVC_R_KEEP_RATIO : 2;
+    for (k = 0, nkeep = 0; k < n; k++) {
+        if (op->cands[k].score >= keep) {
+            op->cands[nkeep++] = op->cands[k];
+        }
+    }
+    qsort(op->cands, nkeep, sizeof(*op->cands), r->order_by_score
+                                                ? avc_r_cand_score_cmp
+                                                : avc_r_cand_rrf_cmp);
+    op->ncands = nkeep < op->top_k ? nkeep : op->top_k;
+    if (op->ncands == 0) {
         memset(&out, 0, sizeof(out));
         out.gen = op->gen;
+        out.best = op->best;
         avc_r_op_finish(op, AVC_OK, &out);
         return;
     }
     avc__buf_init(&ids);
-    for (k = 0; k < n; k++) {
+    for (k = 0; k < op->ncands; k++) {
         rc |= avc__buf_printf(&ids, "%c%" PRId64, k ? ',' : '{',
                               op->cands[k].id);
     }
