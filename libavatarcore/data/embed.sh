@@ -55,7 +55,8 @@ HEAD
         }
         printf "    \"%s\\n\"\n", s
     }' "$src"
-    printf '    ;\n\nconst size_t avc__fi_synonyms_len = sizeof(avc__fi_synonyms) - 1;\n'
+    printf '    ;\n\nconst size_t avc__fi_synonyms_len =\n'
+    printf '    sizeof(avc__fi_synonyms) - 1;\n'
 } > "$tmp"
 
 if [ "${1:-}" = "--check" ]; then

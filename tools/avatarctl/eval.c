@@ -19,6 +19,7 @@
 #include <avatarcore/chunk.h>
 #include <avatarcore/embed.h>
 #include <avatarcore/extract.h>
+#include <avatarcore/http.h>
 #include <avatarcore/retrieve.h>
 
 #include <dirent.h>
@@ -51,7 +52,8 @@ const ctl_cmd_t ctl_cmd_eval = {
     "      --repeat N      ask every question N times for the latency\n"
     "                      figures (default 3)\n"
     "  -c, --config K=V    a configuration key (repeatable), e.g.\n"
-    "                      embeddings.provider=openai\n"
+    "                      rag.min_score=0.3, embeddings.provider=openai\n"
+    "                      (with embeddings.key=...)\n"
     "      --keep          keep the scratch dealership (default: deleted)\n"
     "      --sweep         also the hybrid figures for floors 0.20-0.60\n"
     "  -v, --verbose       one line per question and mode\n"
@@ -671,6 +673,7 @@ ctl_eval_run(int argc, char **argv)
     avc_config_t *cfg = NULL;
     avc_embedder_t *emb = NULL;
     avc_retriever_t *rt = NULL;
+    avc_http_t *http = NULL;
     eval_fig_t fig[EVAL_MODES];
     eval_q_t *qs = NULL;
     size_t nq = 0, nfiles = 0, i, len, nch = 0, total = 0, topk = 5;
@@ -789,10 +792,11 @@ ctl_eval_run(int argc, char **argv)
         goto out;
     }
     rc = CTL_EFAIL;
-    emb = avc_embedder_new(eval_env.loop, NULL, cfg, &err);
+    http = avc_http_new(eval_env.loop);
+    emb = http ? avc_embedder_new(eval_env.loop, http, cfg, &err) : NULL;
     if (emb == NULL) {
-        ctl_err("cannot create the embedder: %s (only the local one works "
-                "here: no HTTP client)", avc_strerror(err));
+        ctl_err("cannot create the embedder: %s",
+                avc_strerror(http ? err : AVC_ENOMEM));
         goto out;
     }
     rt = avc_retriever_new(eval_env.loop, eval_env.db, emb, cfg);
@@ -882,6 +886,7 @@ drop:
 out:
     avc_retriever_free(rt);
     avc_embedder_free(emb);
+    avc_http_free(http);
     if (eval_env.loop) {
         ctl_env_close(&eval_env);
     }

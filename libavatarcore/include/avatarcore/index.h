@@ -6,9 +6,9 @@
  * the scan) and at full precision (float32, or IEEE half precision with
  * AVC_INDEX_FP16) for re-scoring.  A search quantises the query, scans
  * every vector with an int8 dot product into int32 (SSE2, or AVX2 where
- * the CPU has it), keeps the best max(64, 2k + 32) candidates in a min-heap,
- * re-scores those at full precision and returns the best k.  With float32 re-scoring the answer
- * equals a brute-force float search whenever the int8 error (about 1e-3
+ * the CPU has it), keeps the best max(64, 2k + 32) candidates in a
+ * min-heap, re-scores those at full precision and returns the best k.
+ * With float32 re-scoring the answer equals a brute-force float search whenever the int8 error (about 1e-3
  * of a cosine) is smaller than the gap between the k-th and the
  * candidate-th best score, which holds for real embeddings.
  *
@@ -51,7 +51,11 @@ AVC_API size_t avc_index_size(const avc_index_t *ix);
 /* Bytes held by the index. */
 AVC_API size_t avc_index_memory(const avc_index_t *ix);
 
-/* Make room for n vectors in all (a hint for bulk loads). */
+/*
+ * Room for exactly max(n, size) vectors: ahead of a bulk load, or after
+ * it to give back what doubling left over.  AVC_OK or AVC_ENOMEM (the
+ * index is unchanged and usable).
+ */
 AVC_API int avc_index_reserve(avc_index_t *ix, size_t n);
 
 /*

@@ -9,11 +9,17 @@
  *      retrieval sees a change at once, at no extra round trip) and runs
  *      the full-text search: the query's content words and the variants
  *      of the F&I concepts it names (data/fi_synonyms.txt) OR-ed into a
- *      tsquery on document_chunks.tsv (at most 48 operands, 8 variants
- *      a concept), ranked by ts_rank, ready documents only, topic filter
- *      applied (ts_rank, not ts_rank_cd: cover density costs time
- *      quadratic in the operands of such a query, 30 ms for a 40-operand
- *      question over 100 chunks, and ranked worse on the sample set);
+ *      tsquery on document_chunks.tsv, ranked by ts_rank, ready documents
+ *      only, topic filter applied.  ts_rank ranks every row a query
+ *      matches, so operands are taken rarest first (document frequencies
+ *      of the snapshot, step 2) while they may match at most about 1,000
+ *      rows, none held by more than max(100, 2 %) of the chunks, at most
+ *      48 (and at most 3,000 matching rows are ranked); on the first
+ *      retrieval of a dealership the search waits for the snapshot for
+ *      that reason.  ts_rank rather than ts_rank_cd: cover density
+ *      costs time quadratic in the operands of such a query (30 ms for a
+ *      40-operand question over 100 chunks) and ranked worse on the
+ *      sample set;
  *   2. the dealership's snapshot is used when its generation is current,
  *      else (re)loaded first: the vector index (avatarcore/index.h) of
  *      the ready chunks' embeddings made by the embedder's model, each
@@ -61,6 +67,9 @@
  *                        others
  *   rag.order            rrf (default) or score: the order of results
  *   rag.candidates       entries taken from each list, 5-500 (default 50)
+ *   rag.fts_timeout      ms the full-text query may take when a snapshot
+ *                        exists (default 250); past it the results come
+ *                        from the vector list alone (logged)
  *   rag.index_fp16       "on": re-score from half precision (half the
  *                        memory; see index.h); default off
  *   rag.max_indexes      dealerships whose snapshot a loop keeps, least

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* part of the model name: bump whenever features or weights change, so
+ * that vectors of two versions are never compared */
 #define AVC_EL_VERSION    1
 
 #define AVC_EL_WORDS      0

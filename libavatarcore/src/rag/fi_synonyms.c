@@ -156,4 +156,5 @@ const char avc__fi_synonyms[] =
     "chargeback: chargeback, charge back, charge-back\n"
     ;
 
-const size_t avc__fi_synonyms_len = sizeof(avc__fi_synonyms) - 1;
+const size_t avc__fi_synonyms_len =
+    sizeof(avc__fi_synonyms) - 1;

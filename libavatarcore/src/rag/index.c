@@ -276,58 +276,80 @@ avc_ix_realloc(void *p, size_t n, size_t size)
     return realloc(p, n * size);
 }
 
+/* one array of the index to want entries; on failure the capacity drops
+ * to what every array is sure to hold */
+static int
+avc_ix_resize(avc_index_t *ix, void **arr, size_t size, size_t want)
+{
+    void *p = avc_ix_realloc(*arr, want, size);
+
+    if (p == NULL) {
+        if (want < ix->cap) {
+            ix->cap = want;
+        }
+        return AVC_ENOMEM;
+    }
+    *arr = p;
+    return AVC_OK;
+}
+
 int
 avc_index_reserve(avc_index_t *ix, size_t want)
 {
-    size_t cap;
-    void *p;
+    void *q8 = ix->q8, *scale = ix->scale, *full, *ids = ix->ids;
+    void *tags = ix->tags;
+    size_t fsize;
+    int rc;
 
-    if (want <= ix->cap) {
+    if (want < ix->n) {
+        want = ix->n;
+    }
+    if (want == ix->cap || want == 0) {
         return AVC_OK;
     }
     if (want > UINT32_MAX - 1) {
         return AVC_ENOMEM;
     }
-    cap = ix->cap ? ix->cap : 64;
-    while (cap < want) {
-        cap *= 2;
-    }
-    /* each array grows on its own; a failure leaves a usable index */
-    p = avc_ix_realloc(ix->q8, cap, ix->dpad);
-    if (p == NULL) {
-        return AVC_ENOMEM;
-    }
-    ix->q8 = p;
-    p = avc_ix_realloc(ix->scale, cap, sizeof(float));
-    if (p == NULL) {
-        return AVC_ENOMEM;
-    }
-    ix->scale = p;
     if (ix->flags & AVC_INDEX_FP16) {
-        p = avc_ix_realloc(ix->f16, cap, ix->dim * sizeof(uint16_t));
-        if (p == NULL) {
-            return AVC_ENOMEM;
-        }
-        ix->f16 = p;
+        full = ix->f16;
+        fsize = ix->dim * sizeof(uint16_t);
     } else {
-        p = avc_ix_realloc(ix->f32, cap, ix->dim * sizeof(float));
-        if (p == NULL) {
-            return AVC_ENOMEM;
+        full = ix->f32;
+        fsize = ix->dim * sizeof(float);
+    }
+    /*
+     * Exactly as asked, growing or trimming (avc_index_add() asks for
+     * doubling itself).  Each array moves on its own: when one fails,
+     * every array still holds at least min(old, want) entries, which is
+     * what the capacity then says, so the index stays usable.
+     */
+    rc = avc_ix_resize(ix, &q8, ix->dpad, want);
+    ix->q8 = q8;
+    if (rc == AVC_OK) {
+        rc = avc_ix_resize(ix, &scale, sizeof(float), want);
+        ix->scale = scale;
+    }
+    if (rc == AVC_OK) {
+        rc = avc_ix_resize(ix, &full, fsize, want);
+        if (ix->flags & AVC_INDEX_FP16) {
+            ix->f16 = full;
+        } else {
+            ix->f32 = full;
         }
-        ix->f32 = p;
     }
-    p = avc_ix_realloc(ix->ids, cap, sizeof(int64_t));
-    if (p == NULL) {
-        return AVC_ENOMEM;
+    if (rc == AVC_OK) {
+        rc = avc_ix_resize(ix, &ids, sizeof(int64_t), want);
+        ix->ids = ids;
     }
-    ix->ids = p;
-    p = avc_ix_realloc(ix->tags, cap, sizeof(uint32_t));
-    if (p == NULL) {
-        return AVC_ENOMEM;
+    if (rc == AVC_OK) {
+        rc = avc_ix_resize(ix, &tags, sizeof(uint32_t), want);
+        ix->tags = tags;
     }
-    ix->tags = p;
-    ix->cap = cap;
-    return avc_ix_map_grow(ix, cap);
+    if (rc != AVC_OK) {
+        return rc;
+    }
+    ix->cap = want;
+    return avc_ix_map_grow(ix, want);
 }
 
 /* quantise unit vector v into q (dpad, zero-padded); returns the scale */
@@ -421,7 +443,7 @@ avc_index_add(avc_index_t *ix, int64_t id, uint32_t tag, const float *vec)
         return AVC_OK;
     }
     if (ix->n == ix->cap) {
-        rc = avc_index_reserve(ix, ix->n + 1);
+        rc = avc_index_reserve(ix, ix->cap ? 2 * ix->cap : 64);
         if (rc != AVC_OK) {
             free(unit);
             return rc;
@@ -594,12 +616,14 @@ avc_ix_dots(const int16_t *q16, const int8_t *rows, size_t dpad, size_t n,
     int32_t *out)
 {
     static int avx2 = -1;
+    int have = __atomic_load_n(&avx2, __ATOMIC_RELAXED);
 
-    if (avx2 < 0) {
+    if (have < 0) {
         /* racing threads all store the same answer */
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        have = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&avx2, have, __ATOMIC_RELAXED);
     }
-    if (avx2) {
+    if (have) {
         avc_ix_dots_avx2(q16, rows, dpad, n, out);
     } else {
         avc_ix_dots_sse2(q16, rows, dpad, n, out);

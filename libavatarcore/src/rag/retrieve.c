@@ -49,9 +49,9 @@
 #define AVC_R_VARIANTS_MAX   8
 #define AVC_R_OPERANDS_MAX   48
 /* the pruning of the full-text query, see avc_r_op_tsquery() */
-#define AVC_R_FTS_DF_MIN     200
+#define AVC_R_FTS_DF_MIN     100
 #define AVC_R_FTS_DF_SHARE   0.02
-#define AVC_R_FTS_ROWS       2000
+#define AVC_R_FTS_ROWS       1000
 /* results kept once the question passes: score >= floor * this */
 #define AVC_R_KEEP_RATIO     0.5
 
@@ -504,6 +504,7 @@ struct avc_retriever_s {
     double cos_high;
     int order_by_score;
     unsigned candidates;
+    unsigned fts_timeout;
     unsigned max_indexes;
     unsigned offload_above;
     unsigned load_page;
@@ -573,6 +574,7 @@ struct avc_retrieve_op_s {
     size_t nops;
     char *opbuf;
     int fts_deferred;           /* no snapshot at the start: ask later */
+    int64_t fts_fallback_gen;   /* a snapshot's, if the search times out */
 
     avc_embed_op_t *eop;
     int embed_done;
@@ -714,6 +716,12 @@ avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
         rc = avc_r_bad("rag.candidates", "not 5-500");
     }
     r->candidates = (unsigned) v;
+    if (avc_config_get_int(cfg, "rag.fts_timeout", 250, 10, 60000, &v)
+        != AVC_OK)
+    {
+        rc = avc_r_bad("rag.fts_timeout", "not 10-60000 ms");
+    }
+    r->fts_timeout = (unsigned) v;
     if (avc_config_get_int(cfg, "rag.max_indexes", 64, 1, 100000, &v)
         != AVC_OK)
     {
@@ -926,6 +934,12 @@ avc_rload_end(avc_rload_t *ld, int rc)
 
     ds->load = NULL;
     if (rc == AVC_OK) {
+        ld->snap->skipped = ld->skipped;
+        if (ld->snap->ix) {
+            /* give back what doubling left over; failing only keeps it */
+            (void) avc_index_reserve(ld->snap->ix,
+                                     avc_index_size(ld->snap->ix));
+        }
         avc_rsnap_unref(ds->snap);
         ds->snap = ld->snap;
         ld->snap = NULL;
@@ -1391,7 +1405,7 @@ avc_r_op_terms(avc_retrieve_op_t *op)
  * matches, so its cost is the number of matching rows: with a snapshot,
  * operands are taken rarest first (their terms' document frequencies)
  * while the rows they may match stay within AVC_R_FTS_ROWS, and none held
- * by more than max(200, 2 %) of the chunks.  A word in half of 100,000
+ * by more than max(100, 2 %) of the chunks.  A word in half of 100,000
  * chunks would cost seconds and tell the ranking almost nothing; the
  * text score still counts it.  Without a snapshot all operands go, up to
  * AVC_R_OPERANDS_MAX.
@@ -1489,8 +1503,10 @@ avc_r_op_fts(avc_retrieve_op_t *op, const char *tsquery)
                              avc_r_on_fts, op);
         return op->q ? AVC_OK : AVC_ENOMEM;
     }
-    op->q = avc_db_query(op->r->db, avc_r_sql_fts, 0, 4, p, 0, avc_r_on_fts,
-                         op);
+    /* with a snapshot to fall back on, the search has a short deadline */
+    op->q = avc_db_query(op->r->db, avc_r_sql_fts, 0, 4, p,
+                         op->fts_fallback_gen > 0 ? op->r->fts_timeout : 0,
+                         avc_r_on_fts, op);
     return op->q ? AVC_OK : AVC_ENOMEM;
 }
 
@@ -1608,6 +1624,7 @@ avc_r_op_prepare(avc_retrieve_op_t *op)
             char *tsq = avc_r_op_tsquery(op, op->snap);
 
             op->fts_deferred = 0;
+            op->fts_fallback_gen = op->snap->gen;
             rc = tsq ? avc_r_op_fts(op, tsq) : AVC_ENOMEM;
             free(tsq);
             if (rc != AVC_OK) {
@@ -1665,6 +1682,26 @@ avc_r_on_fts(int err, avc_db_res_t *res, void *data)
 
     op->q = NULL;
     if (op->dead) {
+        return;
+    }
+    if (err == AVC_ETIMEDOUT && op->fts_fallback_gen > 0) {
+        /*
+         * A full-text query over its deadline (a plan that scans a large
+         * knowledge base): answer from the vectors rather than late.  The
+         * generation is the snapshot's, at worst one change behind.
+         */
+        avc_log(AVC_LOG_INFO, "rag: dealership %s: full-text search over "
+                "%u ms, vector results only", op->did_s, op->r->fts_timeout);
+        op->nfts = 0;
+        if (op->snap) {
+            avc_r_op_search(op);
+            return;
+        }
+        op->gen = op->fts_fallback_gen;
+        op->fts_done = 1;
+        if (op->embed_done) {
+            avc_r_op_prepare(op);
+        }
         return;
     }
     if (err != AVC_OK) {
@@ -1809,6 +1846,7 @@ avc_retrieve_start(avc_retriever_t *r, int64_t dealership_id,
             /* a lookup that creates nothing */
         }
         if (ds && ds->snap) {
+            op->fts_fallback_gen = ds->snap->gen;
             tsq = avc_r_op_tsquery(op, ds->snap);
             if (tsq == NULL) {
                 avc_r_op_free(op);
