@@ -112,7 +112,7 @@ html/dist/index.html: html/node_modules/.package-lock.json \
 	cd html && npm run build
 
 # Tests.  Unit tests link the static library so they can reach internals.
-$(B)/t/%: t/unit/%.c t/unit/tap.h t/unit/pg.h $(B)/libavatarcore.a
+$(B)/t/%: t/unit/%.c t/unit/tap.h t/unit/pg.h t/unit/mock.h $(B)/libavatarcore.a
 	@mkdir -p $(B)/t
 	$(CC) $(CORE_CFLAGS) -It/unit -o $@ $< $(B)/libavatarcore.a \
 		$(CORE_LIBS)

@@ -13,6 +13,7 @@
  * tells how many requests and vectors reached it.
  */
 #include "tap.h"
+#include "mock.h"
 
 #include <avatarcore/pinecone.h>
 #include "internal.h"
@@ -98,94 +99,19 @@ run_for(unsigned ms)
 
 /* mocks */
 
-typedef struct {
-    pid_t pid;
-    int in;                     /* the mock's stdin: closing it ends it */
-    int port;
-} mock_t;
-
 static int
 mock_start(mock_t *mk, const char *const *args)
 {
-    char path[PATH_MAX], line[32];
-    const char *argv[32];
-    int in[2], out[2], n = 0, i, fd;
-    struct pollfd pfd;
-    size_t got = 0;
-    ssize_t r;
+    const char *all[34];
+    int n = 0, i;
 
-    memset(mk, 0, sizeof(*mk));
-    mk->in = -1;
-    snprintf(path, sizeof(path), "%s/tools/mock/pinecone.pl", top);
-    argv[n++] = "perl";
-    argv[n++] = path;
-    argv[n++] = "--watch-stdin";
-    argv[n++] = "--quiet";
-    argv[n++] = "--key";
-    argv[n++] = KEY;
-    for (i = 0; args && args[i] && n < 30; i++) {
-        argv[n++] = args[i];
+    all[n++] = "--key";
+    all[n++] = KEY;
+    for (i = 0; args && args[i] && n < 33; i++) {
+        all[n++] = args[i];
     }
-    argv[n] = NULL;
-    if (pipe2(in, O_CLOEXEC) != 0) {
-        return -1;
-    }
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        close(in[0]);
-        close(in[1]);
-        return -1;
-    }
-    fflush(stdout);
-    mk->pid = fork();
-    if (mk->pid < 0) {
-        return -1;
-    }
-    if (mk->pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0 && !getenv("AVC_TEST_VERBOSE")) {
-            dup2(fd, 2);
-        }
-        execvp("perl", (char *const *) argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    mk->in = in[1];
-    pfd.fd = out[0];
-    pfd.events = POLLIN;
-    while (got < sizeof(line) - 1 && poll(&pfd, 1, 10000) > 0) {
-        r = read(out[0], line + got, 1);
-        if (r <= 0 || line[got] == '\n') {
-            break;
-        }
-        got++;
-    }
-    line[got] = '\0';
-    close(out[0]);
-    mk->port = atoi(line);
-    if (mk->port <= 0) {
-        printf("# pinecone.pl did not start\n");
-        return -1;
-    }
-    return 0;
-}
-
-static void
-mock_stop(mock_t *mk)
-{
-    int st;
-
-    if (mk->in >= 0) {
-        close(mk->in);
-        mk->in = -1;
-    }
-    if (mk->pid > 0) {
-        kill(mk->pid, SIGTERM);
-        waitpid(mk->pid, &st, 0);
-        mk->pid = 0;
-    }
+    all[n] = NULL;
+    return mock_start_script(mk, top, "pinecone.pl", all);
 }
 
 /* A raw request to the mock, blocking; the status, or -1. */
