@@ -139,6 +139,14 @@ void avc__mail_kick(avc_app_t *app);
 /* public_url + path + "?token=" + token, a new string */
 char *avc__app_link(avc_app_t *app, const char *path, const char *token);
 
+/*
+ * bcrypt a password (copied, wiped after) on the thread pool, then
+ * done(call, hash) on the loop with the hash (borrowed for the call);
+ * a failure to hash is answered 500 by the step.
+ */
+int avc__hash_password(avc_call_t *call, const char *pw,
+                       void (*done)(avc_call_t *call, const char *hash));
+
 /* Wait ms milliseconds on the loop, then later(call). */
 int avc__delay(avc_call_t *call, uint64_t ms,
                void (*later)(avc_call_t *call));

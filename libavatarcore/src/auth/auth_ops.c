@@ -802,20 +802,11 @@ avc_signup_begun(avc_call_t *call, int err)
 }
 
 static void
-avc_signup_hash(void *arg)
-{
-    avc_signup_t *s = arg;
-
-    if (avc_password_hash(s->password, &s->hash) != AVC_OK) {
-        s->hash = NULL;
-    }
-}
-
-static void
-avc_signup_hashed(avc_call_t *call, void *arg)
+avc_signup_hashed(avc_call_t *call, const char *hash)
 {
     avc_signup_t *s = call->op;
 
+    s->hash = strdup(hash);
     if (s->hash == NULL) {
         avc__call_error(call, 500, "Internal server error");
         return;
@@ -830,9 +821,7 @@ avc_signup_hash_start(avc_call_t *call)
 {
     avc_signup_t *s = call->op;
 
-    if (avc__offload(call, avc_signup_hash, avc_signup_hashed, s, NULL)
-        != AVC_OK)
-    {
+    if (avc__hash_password(call, s->password, avc_signup_hashed) != AVC_OK) {
         avc__call_error(call, 503, "Service temporarily unavailable");
     }
 }
@@ -1221,20 +1210,11 @@ avc_reset_begun(avc_call_t *call, int err)
 }
 
 static void
-avc_reset_hash(void *arg)
-{
-    avc_reset_t *r = arg;
-
-    if (avc_password_hash(r->password, &r->pwhash) != AVC_OK) {
-        r->pwhash = NULL;
-    }
-}
-
-static void
-avc_reset_hashed(avc_call_t *call, void *arg)
+avc_reset_hashed(avc_call_t *call, const char *hash)
 {
     avc_reset_t *r = call->op;
 
+    r->pwhash = strdup(hash);
     if (r->pwhash == NULL) {
         avc__call_error(call, 500, "Internal server error");
         return;
@@ -1261,9 +1241,7 @@ avc_reset_loaded(avc_call_t *call, int err, avc_db_res_t *res)
              avc_db_res_value(res, 0, 0));
     snprintf(r->user_id, sizeof(r->user_id), "%s",
              avc_db_res_value(res, 0, 1));
-    if (avc__offload(call, avc_reset_hash, avc_reset_hashed, r, NULL)
-        != AVC_OK)
-    {
+    if (avc__hash_password(call, r->password, avc_reset_hashed) != AVC_OK) {
         avc__call_error(call, 503, "Service temporarily unavailable");
     }
 }

@@ -166,30 +166,6 @@ avc__users_v_check(avc__v_t *v)
     "($" n "::bigint IS NULL OR (u.dealership_id = $" n                     \
     " AND u.role <> 'super_admin'))"
 
-/* The password and its hash: the thread pool's part of POST. */
-typedef struct {
-    char pw[AVC_PASSWORD_MAX_BYTES + 1];
-    unsigned cost;              /* 0: the library's */
-    char *hash;
-    int err;
-} avc_users_hash_t;
-
-static void
-avc_users_hash_free(void *p)
-{
-    avc_users_hash_t *h = p;
-
-    if (h == NULL) {
-        return;
-    }
-    explicit_bzero(h->pw, sizeof(h->pw));
-    if (h->hash) {
-        explicit_bzero(h->hash, strlen(h->hash));
-        free(h->hash);
-    }
-    free(h);
-}
-
 /* The state of POST and PATCH, freed with the call. */
 typedef struct {
     long long dealership_id;    /* the body's, for the 422 */
@@ -198,7 +174,7 @@ typedef struct {
     char *last_name;
     const char *role;           /* static */
     int has_dealership;
-    avc_users_hash_t *hash;     /* until handed to the thread pool */
+    char *password;             /* wiped when freed */
 } avc_users_op_t;
 
 static void
@@ -210,7 +186,10 @@ avc_users_op_free(void *p)
         free(op->email);
         free(op->first_name);
         free(op->last_name);
-        avc_users_hash_free(op->hash);
+        if (op->password) {
+            explicit_bzero(op->password, strlen(op->password));
+            free(op->password);
+        }
         free(op);
     }
 }
@@ -474,16 +453,6 @@ avc_op_users_get(avc_call_t *call)
  * reports a concurrent creation (23505) or deletion (23503).
  */
 
-/* on the thread pool: touches only h */
-static void
-avc_users_hash_work(void *p)
-{
-    avc_users_hash_t *h = p;
-
-    h->err = h->cost ? avc_password_hash_cost(h->pw, h->cost, &h->hash)
-                     : avc_password_hash(h->pw, &h->hash);
-}
-
 static void
 avc_users_created(avc_call_t *call, int err, avc_db_res_t *res)
 {
@@ -491,22 +460,15 @@ avc_users_created(avc_call_t *call, int err, avc_db_res_t *res)
 }
 
 static void
-avc_users_hashed(avc_call_t *call, void *arg)
+avc_users_hashed(avc_call_t *call, const char *hash)
 {
-    avc_users_hash_t *h = arg;
     avc_users_op_t *op = call->op;
     char dbuf[AVC__USERS_NUM];
     const char *p[6];
 
-    if (h->err != AVC_OK) {
-        avc_log(AVC_LOG_ERR, "%s %s: cannot hash the password: %s",
-                call->method, call->path, avc_strerror(h->err));
-        avc__call_error(call, 500, "Internal server error");
-        return;
-    }
     snprintf(dbuf, sizeof(dbuf), "%lld", op->dealership_id);
     p[0] = op->email;
-    p[1] = h->hash;
+    p[1] = hash;
     p[2] = op->first_name;
     p[3] = op->last_name;
     p[4] = op->role;
@@ -523,7 +485,6 @@ static void
 avc_users_checked(avc_call_t *call, int err, avc_db_res_t *res)
 {
     avc_users_op_t *op = call->op;
-    avc_users_hash_t *h;
     char msg[80];
     int rc;
 
@@ -542,13 +503,8 @@ avc_users_checked(avc_call_t *call, int err, avc_db_res_t *res)
                              msg);
         return;
     }
-    /* the thread pool owns the job from here, even if the call goes */
-    h = op->hash;
-    op->hash = NULL;
-    rc = avc__offload(call, avc_users_hash_work, avc_users_hashed, h,
-                      avc_users_hash_free);
+    rc = avc__hash_password(call, op->password, avc_users_hashed);
     if (rc != AVC_OK) {
-        avc_users_hash_free(h);
         avc_log(AVC_LOG_ERR, "%s %s: cannot offload: %s", call->method,
                 call->path, avc_strerror(rc));
         avc__call_error(call, 500, "Internal server error");
@@ -644,18 +600,14 @@ avc_users_create_auth(avc_call_t *call)
     op->role = role;
     op->dealership_id = dealership;
     op->has_dealership = has_dealership;
-    op->hash = calloc(1, sizeof(*op->hash));
+    op->password = avc_users_strdup(pw);
     if (op->email == NULL || op->first_name == NULL
-        || op->last_name == NULL || op->hash == NULL)
+        || op->last_name == NULL || op->password == NULL)
     {
         avc__v_end(&v);
         avc__call_error(call, 500, "Internal server error");
         return;
     }
-    /* the policy bounds pw to 72 bytes */
-    snprintf(op->hash->pw, sizeof(op->hash->pw), "%s", pw);
-    op->hash->cost = call->app->bcrypt_cost > 0
-                     ? (unsigned) call->app->bcrypt_cost : 0;
     avc__v_end(&v);
 
     snprintf(dbuf, sizeof(dbuf), "%lld", dealership);
