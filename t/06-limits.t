@@ -75,6 +75,20 @@ like($log, qr/user=- role=- dealership=- .*"POST \/api\/v1\/auth\/login/m,
      '... empty without a token');
 unlike($log, qr/eyJ/, '... and no token is logged');
 
+# an upload larger than nginx's default client_max_body_size reaches the
+# module (here: 404 for a dealership that does not exist), not nginx's 413
+{
+    my $b = 'BoUnD';
+    my $body = "--$b\r\nContent-Disposition: form-data; name=\"files\"; "
+             . "filename=\"big.txt\"\r\n\r\n" . ('x' x (2 * 1024 * 1024))
+             . "\r\n--$b--\r\n";
+    my $up = $t->http('POST', '/api/v1/rag/424242/upload/books',
+                      token => $tb->{access_token}, body => $body,
+                      headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($up->{status}, 404, 'a 2 MB upload passes nginx to the module');
+    is($up->{json}{error}{type}, 'NotFoundError', '... which answers it');
+}
+
 # security headers from conf/avatar-headers.conf, on every kind of answer
 for my $path ('/api/v1/', '/api/v1/nope', '/', '/deep/link', '/health') {
     my $r = $t->get($path);
