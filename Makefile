@@ -128,10 +128,10 @@ test: deps-test
 test-build: build $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
-	prove --exec '' $(UNIT_BINS)
+	prove --failures --exec '' $(UNIT_BINS)
 
 test-int:
-	AVC_BUILD=$(CURDIR)/$(B) prove -I t/lib t/*.t
+	AVC_BUILD=$(CURDIR)/$(B) prove --failures -I t/lib t/*.t
 
 test-web:
 	cd html && npx vitest run
