@@ -159,9 +159,9 @@ test_lexer(void)
     TAP_OK(avc__lx_concepts() > 40, "the built-in list has %zu concepts",
            avc__lx_concepts());
 
-    snprintf(cmd, sizeof(cmd), "sh '%s/libavatarcore/data/embed.sh' --check",
+    snprintf(cmd, sizeof(cmd), "sh '%s/libavatarcore/embed.sh' --check",
              top);
-    TAP_IS(system(cmd), 0, "src/rag/fi_synonyms.c is up to date with "
+    TAP_IS(system(cmd), 0, "src/util/embedded.c is up to date with "
            "data/fi_synonyms.txt");
 }
 

@@ -591,7 +591,7 @@ test_templates_embedded(void)
                                                  parts[j]);
             if (file == NULL || builtin == NULL || strcmp(file, builtin)) {
                 printf("# %s differs from the embedded copy: run sh "
-                       "libavatarcore/templates/embed.sh\n", path);
+                       "libavatarcore/embed.sh\n", path);
                 same = 0;
             }
             free(file);

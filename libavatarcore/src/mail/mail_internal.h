@@ -31,8 +31,8 @@ char *avc__mail_render(const char *tmpl, const char *const *vars, int mode);
 int avc__mail_html_escape(avc__buf_t *b, const char *s, size_t n);
 
 /*
- * The built-in templates (templates.c, generated from
- * libavatarcore/templates/mail/ by libavatarcore/templates/embed.sh):
+ * The built-in templates (templates.c: the files of
+ * libavatarcore/templates/mail/, embedded by libavatarcore/embed.sh):
  * part is "subject", "txt" or "html".  NULL when there is no such one.
  */
 const char *avc__mail_template_builtin(const char *name, const char *part);
