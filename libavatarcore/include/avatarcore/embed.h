@@ -178,6 +178,20 @@ AVC_API int avc_embed_local_model(unsigned dim, char *out, size_t n);
  * mutex).  max_entries 0 means 2048.
  */
 AVC_API avc_embed_cache_t *avc_embed_cache_new(size_t max_entries);
+
+/*
+ * The same interface over the embeddings of a shared cache region
+ * (avatarcore/cache.h; borrowed, must outlive the result), so that every
+ * process using the region shares one query cache: its size is bounded
+ * by the region's bytes, not by a count (AVC_EMBED_CACHE_MAX is 0), its
+ * counters are the region's, and clear drops the region's embeddings
+ * only.  free frees the wrapper alone.  NULL when shared is NULL or
+ * memory is short.
+ */
+struct avc_shcache_s;
+AVC_API avc_embed_cache_t *avc_embed_cache_new_shared(
+    struct avc_shcache_s *shared);
+
 AVC_API void avc_embed_cache_free(avc_embed_cache_t *c);
 
 /* Copy the vector of (model, text) into out[dim]: 1 on a hit, 0 on a miss

@@ -3,8 +3,14 @@
  * recently used evicted beyond the cap.  One mutex: an entry is a hash
  * lookup and a memcpy of at most a few KiB, far below the cost of any
  * embedding, so contention is not worth more machinery.
+ *
+ * A cache made by avc_embed_cache_new_shared() holds no entries of its
+ * own: every call goes to the embeddings of a shared cache region
+ * (src/cache), which all the processes using that region see.
  */
 #include "rag_internal.h"
+
+#include <avatarcore/cache.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@ struct avc_ec_entry_s {
 };
 
 struct avc_embed_cache_s {
+    avc_shcache_t *shared;      /* borrowed; then nothing below is used */
     pthread_mutex_t lock;
     avc_ec_entry_t **buckets;
     size_t nbuckets;            /* a power of two */
@@ -99,10 +106,30 @@ avc_ec_clear_locked(avc_embed_cache_t *c)
     c->n = 0;
 }
 
+avc_embed_cache_t *
+avc_embed_cache_new_shared(avc_shcache_t *shared)
+{
+    avc_embed_cache_t *c;
+
+    if (shared == NULL) {
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    c->shared = shared;
+    return c;
+}
+
 void
 avc_embed_cache_free(avc_embed_cache_t *c)
 {
     if (c == NULL) {
+        return;
+    }
+    if (c->shared) {
+        free(c);
         return;
     }
     avc_ec_clear_locked(c);
@@ -115,6 +142,10 @@ void
 avc_embed_cache_clear(avc_embed_cache_t *c)
 {
     if (c == NULL) {
+        return;
+    }
+    if (c->shared) {
+        avc_shcache_embed_clear(c->shared);
         return;
     }
     pthread_mutex_lock(&c->lock);
@@ -176,6 +207,10 @@ avc_embed_cache_get(avc_embed_cache_t *c, const char *model,
 
     if (c == NULL || model == NULL || text == NULL) {
         return 0;
+    }
+    if (c->shared) {
+        return avc_shcache_embed_get(c->shared, model, text, out, dim)
+               == AVC_OK;
     }
     h = avc_ec_hash(model, text, &klen);
     pthread_mutex_lock(&c->lock);
@@ -240,6 +275,9 @@ avc_embed_cache_put(avc_embed_cache_t *c, const char *model,
     if (c == NULL || model == NULL || text == NULL || v == NULL) {
         return AVC_EINVAL;
     }
+    if (c->shared) {
+        return avc_shcache_embed_put(c->shared, model, text, v, dim);
+    }
     h = avc_ec_hash(model, text, &klen);
     off = (klen + sizeof(float)) & ~(sizeof(float) - 1);
     if (klen > SIZE_MAX / 2 || dim > SIZE_MAX / 8 / sizeof(float)) {
@@ -285,6 +323,18 @@ avc_embed_cache_stat(avc_embed_cache_t *c, avc_embed_cache_stat_t which)
 
     if (c == NULL) {
         return 0;
+    }
+    if (c->shared) {
+        switch (which) {
+        case AVC_EMBED_CACHE_SIZE:
+            return avc_shcache_stat(c->shared, AVC_SHCACHE_EMBED_ENTRIES);
+        case AVC_EMBED_CACHE_HITS:
+            return avc_shcache_stat(c->shared, AVC_SHCACHE_EMBED_HITS);
+        case AVC_EMBED_CACHE_MISSES:
+            return avc_shcache_stat(c->shared, AVC_SHCACHE_EMBED_MISSES);
+        default:
+            return 0;           /* bounded by the region's bytes */
+        }
     }
     pthread_mutex_lock(&c->lock);
     switch (which) {
