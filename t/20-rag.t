@@ -151,8 +151,14 @@ $r = query($da_id, 'What does GAP cover after a total loss?', $u, top_k => 1);
 is($r->{json}{count}, 1, 'top_k limits the results');
 $r = query($da_id, 'What does GAP cover after a total loss?', $u,
            topics => ['compliance']);
+is($r->{status}, 200, 'a query with a topic filter (a JSON list body)');
 ok(!grep({ $_->{topic} ne 'compliance' } @{ $r->{json}{results} }),
-   'a topic filter keeps results to that topic');
+   '... keeps results to that topic');
+$r = query($da_id, 'What does GAP cover after a total loss?', $u,
+           topics => ['books']);
+is($r->{json}{results}[0]{topic}, 'books', '... and finds them in that topic');
+$r = query($da_id, 'What does GAP cover?', $u, topics => { a => 1 });
+is($r->{status}, 422, 'topics that are not a list: 422');
 $r = query($da_id, 'best pizza toppings for a summer barbecue party', $u);
 is($r->{status}, 200, 'an unrelated question answers');
 is($r->{json}{count}, 0, '... with no results (the relevance floor)');

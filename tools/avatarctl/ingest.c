@@ -101,6 +101,20 @@ ingest_run(int argc, char **argv)
             avc_config_set(cfg, "embeddings.model", getenv("EMBEDDING_MODEL"));
         }
     }
+    /* the vector store of the nginx workers, from the same variables */
+    if (cfg && getenv("PINECONE_API_KEY")
+        && (getenv("PINECONE_HOST") || getenv("PINECONE_INDEX_NAME")))
+    {
+        avc_config_set(cfg, "vector_store.provider", "pinecone");
+        avc_config_set(cfg, "vector_store.key", getenv("PINECONE_API_KEY"));
+        if (getenv("PINECONE_HOST")) {
+            avc_config_set(cfg, "vector_store.host", getenv("PINECONE_HOST"));
+        }
+        if (getenv("PINECONE_INDEX_NAME")) {
+            avc_config_set(cfg, "vector_store.index",
+                           getenv("PINECONE_INDEX_NAME"));
+        }
+    }
     http = avc_http_new(env.loop);
     c.env = &env;
     c.q = cfg && http ? avc_ingest_new(env.loop, env.db, http, cfg, &err)
@@ -139,6 +153,8 @@ const ctl_cmd_t ctl_cmd_ingest_worker = {
     "  --once          stop when the queue stays empty\n"
     "Embeddings: local unless AVATAR_EMBEDDINGS=openai (OPENAI_API_KEY,\n"
     "OPENAI_BASE_URL, EMBEDDING_MODEL), as the nginx workers use.\n"
+    "Vectors: PostgreSQL unless PINECONE_API_KEY and PINECONE_HOST (or\n"
+    "PINECONE_INDEX_NAME) are set: then upserted to Pinecone too.\n"
     "Runs until SIGINT or SIGTERM.\n",
     ingest_run
 };

@@ -46,7 +46,18 @@
 #                   {ns:count},"upsert_batches":[N...],"delete_batches":
 #                   [N...],"max_body":{path:bytes},"api_versions":{v:N},
 #                   "dimension":D}
-#   POST /__reset   empties the store and the counters
+#   GET /__requests {"requests":[{"path","status","api_key","api_version",
+#                   "namespace", and by path: upsert "count","ids",
+#                   "metadata" (of each vector, values left out); query
+#                   "top_k","filter","include_metadata"; delete "ids" or
+#                   "delete_all"}]}: every data-plane request, in order
+#   POST /__fail    {"path":"/query","status":503,"count":N}: the next N
+#                   authenticated requests to path answer status (count
+#                   absent or -1: all of them); with "delay":MS instead
+#                   of a status they are answered as usual, MS late;
+#                   {"path":P,"count":0} stops that for P, {} for all
+#   POST /__reset   empties the store, the counters, the request log and
+#                   the failures
 use strict;
 use warnings;
 use FindBin;
@@ -86,9 +97,12 @@ my %reason = (200 => 'OK', 400 => 'Bad Request', 401 => 'Unauthorized',
 my %grpc = (400 => 3, 401 => 16, 403 => 7, 404 => 5, 409 => 6, 429 => 8,
             500 => 13, 501 => 12, 503 => 14, 504 => 4);
 
-my (%store, %stats, $dimension, $data_requests, $authed);
+my (%store, %stats, $dimension, $data_requests, $authed, @log, %fail,
+    $current, $late_ms);
 
 sub reset_all {
+    @log = ();
+    %fail = ();                 # path => [status, remaining or -1, delay]
     %store = ();                # ns => { id => [values, metadata, norm] }
     %stats = (requests => {}, upsert_batches => [], delete_batches => [],
               max_body => {}, api_versions => {});
@@ -132,9 +146,11 @@ sub respond {
                 . "Content-Length: " . length($body) . "\r\n"
                 . ($close ? "Connection: close\r\n" : '')
                 . "\r\n$body";
-    if ($o{late} && $opt{delay} > 0) {
-        push @late, [time + $opt{delay} / 1000, $c, $bytes, $close];
-        arm() if @late == 1;
+    my $delay = $o{late} ? ($late_ms || $opt{delay}) : 0;
+    if ($delay > 0) {
+        @late = sort { $a->[0] <=> $b->[0] }
+                @late, [time + $delay / 1000, $c, $bytes, $close];
+        arm();
         return;
     }
     $c->write($bytes);
@@ -143,7 +159,31 @@ sub respond {
 
 sub respond_json {
     my ($c, $status, $obj, %o) = @_;
+    $current->{status} = $status if $current && $o{late};
     respond($c, $status, 'application/json', $json->encode($obj), %o);
+}
+
+# what the request log keeps of a data-plane request
+sub log_entry {
+    my ($path, $h, $req) = @_;
+    my $e = { path => $path, api_key => $h->{'api-key'},
+              api_version => $h->{'x-pinecone-api-version'} };
+    return $e unless ref $req eq 'HASH';
+    $e->{namespace} = $req->{namespace};
+    if ($path eq '/vectors/upsert' && ref $req->{vectors} eq 'ARRAY') {
+        my @v = grep { ref $_ eq 'HASH' } @{ $req->{vectors} };
+        $e->{count} = scalar @v;
+        $e->{ids} = [ map { $_->{id} } @v ];
+        $e->{metadata} = [ map { $_->{metadata} } @v ];
+    } elsif ($path eq '/query') {
+        $e->{top_k} = $req->{topK};
+        $e->{filter} = $req->{filter};
+        $e->{include_metadata} = $req->{includeMetadata};
+    } elsif ($path eq '/vectors/delete') {
+        $e->{ids} = $req->{ids} if defined $req->{ids};
+        $e->{delete_all} = $req->{deleteAll} if defined $req->{deleteAll};
+    }
+    return $e;
 }
 
 # a data-plane error: {"code":N,"message":"...","details":[]}
@@ -449,6 +489,8 @@ sub stats {
 sub handle {
     my ($c, $method, $path, $h, $body) = @_;
 
+    $late_ms = 0;
+    $current = undef;
     $path =~ s/\?.*//s;
     if ($path eq '/__stats' && $method eq 'GET') {
         return respond_json($c, 200, stats());
@@ -457,11 +499,33 @@ sub handle {
         reset_all();
         return respond_json($c, 200, {});
     }
+    if ($path eq '/__requests' && $method eq 'GET') {
+        return respond_json($c, 200, { requests => \@log });
+    }
+    if ($path eq '/__fail' && $method eq 'POST') {
+        my $f = eval { $json->decode($body) };
+        return respond_json($c, 400, { error => 'a JSON object' })
+            unless ref $f eq 'HASH';
+        if (!defined $f->{path}) {
+            %fail = ();
+        } elsif (defined $f->{count} && $f->{count} == 0) {
+            delete $fail{ $f->{path} };
+        } else {
+            $fail{ $f->{path} } = [ $f->{delay} ? undef : $f->{status} // 500,
+                                    $f->{count} // -1, $f->{delay} ];
+        }
+        return respond_json($c, 200, {});
+    }
     my $route = $routes{$path};
     if (!$route) {
         return respond($c, 404, 'text/plain', 'Not Found');
     }
     $stats{requests}{$path}++;
+    # decoded once (JSON::PP takes a second or two for 1,000 vectors)
+    my $req = length $body <= $MAX_REQUEST
+              ? eval { $json->decode($body) } : undef;
+    $current = log_entry($path, $h, $req);
+    push @log, $current;
     my $max = $stats{max_body}{$path} // 0;
     $stats{max_body}{$path} = length $body if length $body > $max;
     my @late = (late => 1);
@@ -492,6 +556,19 @@ sub handle {
         return respond_json($c, 500, (rpc_error(500, 'Internal error'))[1],
                             @late);
     }
+    $late_ms = 0;
+    if (my $f = $fail{$path}) {
+        my ($status, $left, $delay) = @$f;
+        delete $fail{$path} if $left > 0 && --$f->[1] == 0;
+        $late_ms = $delay if $delay;
+        if (defined $status) {
+            $srv->note("$path: failing with $status as asked");
+            return respond_json($c, $status,
+                                (rpc_error($status,
+                                           "status $status as asked"))[1],
+                                @late);
+        }
+    }
     if ($opt{status}) {
         return respond_json($c, $opt{status},
                             (rpc_error($opt{status},
@@ -510,7 +587,6 @@ sub handle {
                             (rpc_error(400, 'Content-Type must be '
                                        . 'application/json'))[1], @late);
     }
-    my $req = eval { $json->decode($body) };
     if (ref $req ne 'HASH') {
         return respond_json($c, 400,
                             (rpc_error(400, 'Invalid request body: not a '
@@ -518,6 +594,8 @@ sub handle {
     }
     my ($status, $obj) = $route->($req);
     respond_json($c, $status, $obj, @late);
+    $current = undef;
+    $late_ms = 0;
 }
 
 $srv->run(on_data => sub {

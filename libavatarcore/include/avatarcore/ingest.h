@@ -24,8 +24,20 @@ typedef struct avc_ingest_s avc_ingest_t;
 
 /*
  * A queue on loop using db (borrowed) and an embedder made from cfg (the
- * embeddings.* keys; http borrowed, may be NULL for the local embedder).
- * It looks for work every 2 s and when kicked.  NULL with *err set.
+ * embeddings.* keys; http borrowed, may be NULL for the local embedder
+ * with the default vector store).  It looks for work every 2 s and when
+ * kicked.  NULL with *err set.
+ *
+ * With vector_store.provider "pinecone" (and the vector_store.* keys of
+ * avatarcore/pinecone.h; http required) a document's chunks are
+ * committed, then their vectors upserted into the dealership's namespace
+ * (id: the chunk id; metadata dealership_id, document_id, topic,
+ * filename, position; batches of at most 1,000 vectors and 2 MB), and
+ * only then is the document ready.  A Pinecone failure puts the job back
+ * like any transient one (retried with a growing delay, at most 5
+ * attempts) with the reason in the document's error; a later attempt
+ * replaces the chunks and deletes the earlier ones' vectors.  Every
+ * queue sharing a database must use the same vector store.
  */
 AVC_API avc_ingest_t *avc_ingest_new(avc_loop_t *loop, avc_db_t *db,
                                      avc_http_t *http,

@@ -77,10 +77,28 @@
  *   rag.offload_above    larger indexes are searched on the thread pool
  *                        (default 20000 vectors)
  *   rag.load_page        rows per page when loading (default 500)
+ *   vector_store.provider   postgres (default: the vectors are stored
+ *                        with the chunks and searched in memory) or
+ *                        pinecone (with the vector_store.* keys of
+ *                        avatarcore/pinecone.h)
  *
  * Memory per 100,000 chunks of 512 dimensions: the index (index.h, about
  * 260 MB with float32 re-scoring, 157 MB with fp16) plus the term sets
  * and frequencies (about 45 MB).
+ *
+ * With Pinecone the vectors are not loaded: step 2 reads the terms only,
+ * and step 3 queries the dealership's namespace for rag.candidates
+ * matches, filtered by dealership_id and by topic (the ingestion queue
+ * keeps the index in step, see avatarcore/ingest.h).  One statement then
+ * checks the matches against PostgreSQL (a match whose chunk is gone or
+ * not ready is left out; a vector whose chunk is gone is deleted from
+ * Pinecone) and reads the vectors of the full-text hits Pinecone did not
+ * return, so every candidate is scored as with the in-core index.  The
+ * index must use the cosine metric.  When Pinecone fails (its client
+ * retries first: vector_store.attempts), the results come from the
+ * full-text list alone, logged and counted (AVC_RETRIEVER_FALLBACKS):
+ * a trainee keeps answers grounded in the material during an outage, and
+ * the floor still refuses a question the text does not cover.
  *
  * Thread safety: a retriever belongs to its loop's thread.
  */
@@ -165,13 +183,49 @@ AVC_API void avc_retrieve_cancel(avc_retrieve_op_t *op);
 AVC_API void avc_retriever_invalidate(avc_retriever_t *r,
                                       int64_t dealership_id);
 
+/*
+ * Chunks whose rows were deleted leave the vector store too.  Call it
+ * after the deletion committed: PostgreSQL is the record.  The
+ * dealership's snapshot in this retriever is dropped (other workers
+ * notice the generation); with Pinecone the vectors chunk_ids[0..n-1] of
+ * dealership_id are deleted (requests of at most 1,000 ids), or with
+ * chunk_ids NULL and n 0 every vector of the dealership (its namespace).
+ *
+ * cb (may be NULL) runs once, on the loop, never from within this call,
+ * with AVC_OK or the store's error (already logged), unless the deletion
+ * was detached with avc_retriever_forget_detach() or the retriever freed;
+ * the deletion itself goes on when the caller goes away.  *f (may be
+ * NULL) gets a handle valid until cb runs.
+ *
+ * A vector left behind by a failed deletion never reaches a result: a
+ * retrieval reads the chunks of the matches from PostgreSQL, leaves out
+ * those that are gone and deletes their vectors.
+ *
+ * Returns AVC_OK, AVC_ESTATE (no vector store outside PostgreSQL, or no
+ * ids: nothing to delete), AVC_EINVAL or AVC_ENOMEM; then cb is not
+ * called.
+ */
+typedef struct avc_retrieve_forget_s avc_retrieve_forget_t;
+typedef void (*avc_retrieve_forget_cb)(int err, void *data);
+
+AVC_API int avc_retriever_forget(avc_retriever_t *r, int64_t dealership_id,
+                                 const int64_t *chunk_ids, size_t n,
+                                 avc_retrieve_forget_cb cb, void *data,
+                                 avc_retrieve_forget_t **f);
+/* Nobody waits for f any more: cb will not be called.  NULL is a no-op. */
+AVC_API void avc_retriever_forget_detach(avc_retrieve_forget_t *f);
+
 /* Counters for /metrics and tests (append-only). */
 typedef enum {
     AVC_RETRIEVER_LOADS = 0,    /* index loads completed */
     AVC_RETRIEVER_INDEXES,      /* indexes held now */
     AVC_RETRIEVER_VECTORS,      /* vectors held now, all indexes */
     AVC_RETRIEVER_MEMORY,       /* bytes held by the indexes */
-    AVC_RETRIEVER_QUERIES       /* retrievals completed */
+    AVC_RETRIEVER_QUERIES,      /* retrievals completed */
+    AVC_RETRIEVER_FALLBACKS,    /* of them without the vector store (it
+                                   failed: full-text results only) */
+    AVC_RETRIEVER_ORPHANS       /* vectors met without their chunk, and
+                                   deleted from the vector store */
 } avc_retriever_stat_t;
 
 AVC_API unsigned long long avc_retriever_stat(const avc_retriever_t *r,

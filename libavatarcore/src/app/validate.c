@@ -10,6 +10,19 @@
 #include <string.h>
 
 int
+avc__v_begin_args(avc__v_t *v, avc_call_t *call)
+{
+    v->call = call;
+    v->body = json_object();
+    v->details = json_array();
+    if (v->body == NULL || v->details == NULL) {
+        avc__call_error(call, 500, "Internal server error");
+        return AVC_ENOMEM;
+    }
+    return AVC_OK;
+}
+
+int
 avc__v_begin(avc__v_t *v, avc_call_t *call, int required)
 {
     json_error_t jerr;

@@ -24,6 +24,9 @@ typedef struct {
  * as {}.
  */
 int avc__v_begin(avc__v_t *v, avc_call_t *call, int required);
+/* A validator for query and path fields only: the body, if any, is left to
+ * the operation.  AVC_ENOMEM (answered 500) or AVC_OK. */
+int avc__v_begin_args(avc__v_t *v, avc_call_t *call);
 void avc__v_end(avc__v_t *v);
 
 /* Record a problem with a field: "email" is reported as "body.email";

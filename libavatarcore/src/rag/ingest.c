@@ -10,14 +10,19 @@
  * ready | failed with its progress.  Extraction, chunking and local
  * embedding run on the thread pool; the database work on the loop.
  * Chunks are stored with their vectors (little-endian float32) in one
- * transaction that also marks the document ready.
+ * transaction that also marks the document ready; with Pinecone as the
+ * vector store the vectors are upserted there between the two (see
+ * "storing with Pinecone" below).
  */
 #include "ingest.h"
+#include "rag_internal.h"
 
 #include <avatarcore/chunk.h>
 #include <avatarcore/embed.h>
 #include <avatarcore/extract.h>
+#include <avatarcore/pinecone.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,7 @@ struct avc__ingest_s {
     avc_loop_t *loop;
     avc_db_t *db;
     avc_embedder_t *embedder;   /* borrowed */
+    avc_pinecone_t *pc;         /* the vector store, or NULL: PostgreSQL */
     avc_timer_t *poll;
     char worker[64];
     int busy;                   /* a job is being processed */
@@ -65,6 +71,12 @@ struct avc__ingest_job_s {
     int local;
     avc_db_tx_t *tx;
     avc_embed_op_t *eop;
+    /* Pinecone: the chunks' ids, by position, and an earlier attempt's */
+    int64_t *new_ids;
+    size_t nnew;
+    int64_t *old_ids;
+    size_t nold;
+    int pc_busy;                /* a Pinecone operation runs for the job */
 };
 
 static void avc_ingest_claim(avc__ingest_t *in);
@@ -82,6 +94,8 @@ avc_job_free(avc__ingest_job_t *j)
     free(j->title);
     avc_chunks_free(j->chunks);
     free(j->vectors);
+    free(j->new_ids);
+    free(j->old_ids);
     free(j);
 }
 
@@ -245,6 +259,242 @@ avc_job_chunks_stored(int err, avc_db_res_t *res, void *data)
     }
 }
 
+/*
+ * storing with Pinecone as the vector store: the chunks are committed
+ * first (the document not yet ready), then their vectors are upserted,
+ * then the document is marked ready.  So a vector never exists without
+ * its chunk's row, except when a deletion races the job or a worker dies
+ * between: retrieval deletes such a vector when it meets one.  A failed
+ * upsert puts the job back; the next attempt replaces the chunks and
+ * deletes the vectors of the old ones.
+ */
+
+static void
+avc_job_forgotten(int err, size_t count, void *data)
+{
+    /* logged by the client; retrieval repairs what is left */
+}
+
+/* a job's vectors of a document that went meanwhile: not ours to keep */
+static void
+avc_job_forget(avc__ingest_job_t *j, const int64_t *ids, size_t n)
+{
+    char (*num)[24];
+    const char **p;
+    size_t i;
+
+    num = malloc((n + 1) * sizeof(*num));
+    p = malloc((n + 1) * sizeof(*p));
+    if (num && p) {
+        for (i = 0; i < n; i++) {
+            snprintf(num[i], sizeof(num[i]), "%" PRId64, ids[i]);
+            p[i] = num[i];
+        }
+        if (avc_pinecone_delete_ids(j->in->pc, atoll(j->dealership_id), p,
+                                    n, avc_job_forgotten, j->in) != AVC_OK)
+        {
+            avc_log(AVC_LOG_WARN, "ingest: document %s: cannot delete its "
+                    "vectors", j->document_id);
+        }
+    }
+    free(num);
+    free(p);
+}
+
+static void
+avc_job_marked_pc(int err, avc_db_res_t *res, void *data)
+{
+    avc__ingest_job_t *j = data;
+
+    if (avc_job_stopping(j)) {
+        return;
+    }
+    if (err != AVC_OK) {
+        avc_job_fail(j, 0, "the document could not be marked ready");
+        return;
+    }
+    if (atoll(avc_db_res_value(res, 0, 0)) == 0) {
+        /* deleted while its vectors were sent */
+        avc_log(AVC_LOG_INFO, "ingest: document %s was deleted meanwhile",
+                j->document_id);
+        avc_job_forget(j, j->new_ids, j->nnew);
+        avc_job_end(j);
+        return;
+    }
+    j->in->done++;
+    avc_log(AVC_LOG_INFO, "ingest: document %s ready: %zu chunks, %zu "
+            "vectors in Pinecone", j->document_id,
+            avc_chunks_count(j->chunks), j->nnew);
+    avc_job_end(j);
+}
+
+static void
+avc_job_upserted(int err, size_t count, void *data)
+{
+    avc__ingest_job_t *j = data;
+    char n[24], why[400];
+    const char *p[2];
+
+    j->pc_busy = 0;
+    if (err != AVC_OK) {
+        snprintf(why, sizeof(why), "the vector store failed: %s",
+                 err == AVC_EUPSTREAM ? avc_pinecone_last_error(j->in->pc)
+                                      : avc_strerror(err));
+        avc_job_fail(j, 0, why);
+        return;
+    }
+    snprintf(n, sizeof(n), "%zu", avc_chunks_count(j->chunks));
+    p[0] = j->document_id;
+    p[1] = n;
+    if (avc_db_query(j->in->db,
+                     "WITH d AS (UPDATE documents SET status = 'ready',"
+                     " progress = 1, error = NULL, chunk_count = $2::int"
+                     " WHERE id = $1::bigint RETURNING id),"
+                     " j AS (UPDATE ingest_jobs SET state = 'done',"
+                     " last_error = NULL, locked_by = NULL"
+                     " WHERE document_id = $1::bigint)"
+                     " SELECT count(*) FROM d", 0, 2, p, 0,
+                     avc_job_marked_pc, j) == NULL)
+    {
+        avc_job_fail(j, 0, "the database is unavailable");
+    }
+}
+
+static void
+avc_job_upsert(avc__ingest_job_t *j)
+{
+    size_t i, n = j->nnew;
+    char (*num)[24];
+    const char **ids, **topics, **names;
+    int64_t *docs;
+    int *pos;
+    int rc = AVC_ENOMEM;
+
+    num = malloc(n * sizeof(*num));
+    ids = malloc(n * sizeof(*ids));
+    topics = malloc(n * sizeof(*topics));
+    names = malloc(n * sizeof(*names));
+    docs = malloc(n * sizeof(*docs));
+    pos = malloc(n * sizeof(*pos));
+    if (num && ids && topics && names && docs && pos) {
+        for (i = 0; i < n; i++) {
+            snprintf(num[i], sizeof(num[i]), "%" PRId64, j->new_ids[i]);
+            ids[i] = num[i];
+            topics[i] = j->topic;
+            names[i] = j->filename;
+            docs[i] = atoll(j->document_id);
+            pos[i] = (int) i;
+        }
+        /* copied: the arrays go at once */
+        rc = avc_pinecone_upsert(j->in->pc, atoll(j->dealership_id), ids,
+                                 j->vectors, j->dim, docs, topics, names,
+                                 pos, n, avc_job_upserted, j);
+    }
+    free(num);
+    free(ids);
+    free(topics);
+    free(names);
+    free(docs);
+    free(pos);
+    if (rc != AVC_OK) {
+        /* EINVAL: a vector or a name Pinecone cannot take, for good */
+        avc_job_fail(j, rc == AVC_EINVAL, rc == AVC_EINVAL
+                     ? "the vectors cannot be stored in the vector store"
+                     : "out of memory");
+        return;
+    }
+    j->pc_busy = 1;
+}
+
+static void
+avc_job_old_forgotten(int err, size_t count, void *data)
+{
+    avc__ingest_job_t *j = data;
+
+    j->pc_busy = 0;
+    if (err != AVC_OK) {
+        /* left to retrieval, which deletes vectors without a chunk */
+        avc_log(AVC_LOG_WARN, "ingest: document %s: the vectors of its "
+                "earlier chunks stay in Pinecone for now", j->document_id);
+    }
+    avc_job_upsert(j);
+}
+
+static void
+avc_job_committed_pc(int err, avc_db_res_t *res, void *data)
+{
+    avc__ingest_job_t *j = data;
+    char (*num)[24];
+    const char **p;
+    size_t i;
+    int rc = AVC_ENOMEM;
+
+    j->tx = NULL;
+    if (avc_job_stopping(j)) {
+        return;
+    }
+    if (err != AVC_OK) {
+        avc_job_fail(j, 0, "the chunks could not be stored");
+        return;
+    }
+    if (j->nold == 0) {
+        avc_job_upsert(j);
+        return;
+    }
+    /* an earlier attempt's chunks, replaced: their vectors go first */
+    num = malloc(j->nold * sizeof(*num));
+    p = malloc(j->nold * sizeof(*p));
+    if (num && p) {
+        for (i = 0; i < j->nold; i++) {
+            snprintf(num[i], sizeof(num[i]), "%" PRId64, j->old_ids[i]);
+            p[i] = num[i];
+        }
+        rc = avc_pinecone_delete_ids(j->in->pc, atoll(j->dealership_id), p,
+                                     j->nold, avc_job_old_forgotten, j);
+    }
+    free(num);
+    free(p);
+    if (rc != AVC_OK) {
+        avc_job_upsert(j);
+        return;
+    }
+    j->pc_busy = 1;
+}
+
+static void
+avc_job_chunks_stored_pc(int err, avc_db_res_t *res, void *data)
+{
+    avc__ingest_job_t *j = data;
+    int rc;
+
+    if (avc_job_stopping(j)) {
+        return;
+    }
+    if (err != AVC_OK) {
+        avc_log(AVC_LOG_ERR, "ingest: %s", err == AVC_EDB
+                ? avc_db_res_error(res) : avc_strerror(err));
+        avc_job_fail(j, 0, "the chunks could not be stored");
+        return;
+    }
+    rc = avc__ids_parse(avc_db_res_value(res, 0, 0), &j->old_ids, &j->nold);
+    if (rc == AVC_OK) {
+        rc = avc__ids_parse(avc_db_res_value(res, 0, 1), &j->new_ids,
+                            &j->nnew);
+    }
+    if (rc == AVC_OK && j->nnew != avc_chunks_count(j->chunks)) {
+        rc = AVC_EPROTO;
+    }
+    if (rc != AVC_OK) {
+        avc_job_fail(j, 0, rc == AVC_ENOMEM ? "out of memory"
+                                            : "the chunks could not be "
+                                              "stored");
+        return;
+    }
+    if (avc_db_commit(j->tx, avc_job_committed_pc, j) != AVC_OK) {
+        avc_job_fail(j, 0, "the database is unavailable");
+    }
+}
+
 static void
 avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
 {
@@ -305,6 +555,28 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
     p[4] = model;
     p[5] = texts.data;
     p[6] = vecs.data;
+    if (j->in->pc) {
+        /* the same, telling the chunks' ids, and the replaced ones' */
+        if (avc_db_tx_query(tx,
+                "WITH old AS (DELETE FROM document_chunks"
+                " WHERE document_id = $1::bigint RETURNING id),"
+                " new AS (INSERT INTO document_chunks (document_id,"
+                " dealership_id, topic, position, title, content,"
+                " embedding, embedding_model)"
+                " SELECT $1::bigint, $2::bigint, $3, t.ord - 1, $4, t.c,"
+                " decode(t.e, 'hex'), $5"
+                " FROM unnest($6::text[], $7::text[]) WITH ORDINALITY"
+                " AS t(c, e, ord) RETURNING id, position)"
+                " SELECT ARRAY(SELECT id FROM old ORDER BY id)::text,"
+                " ARRAY(SELECT id FROM new ORDER BY position)::text", 0, 7,
+                p, avc_job_chunks_stored_pc, j) == NULL)
+        {
+            avc_job_fail(j, 0, "the database is unavailable");
+        }
+        avc__buf_free(&texts);
+        avc__buf_free(&vecs);
+        return;
+    }
     if (avc_db_tx_query(tx,
             "WITH old AS (DELETE FROM document_chunks"
             " WHERE document_id = $1::bigint)"
@@ -662,6 +934,37 @@ avc__ingest_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *embedder)
     return in;
 }
 
+int
+avc__ingest_set_store(avc__ingest_t *in, avc_http_t *http,
+    const avc_config_t *cfg)
+{
+    const char *s;
+    int err = AVC_ENOMEM;
+
+    if (in == NULL || cfg == NULL) {
+        return AVC_EINVAL;
+    }
+    s = avc_config_get(cfg, "vector_store.provider", "postgres");
+    if (strcmp(s, "postgres") == 0) {
+        return AVC_OK;
+    }
+    if (strcmp(s, "pinecone") != 0 || http == NULL) {
+        avc_log(AVC_LOG_ERR, "ingest: vector store \"%s\" %s", s,
+                http ? "unknown" : "needs an HTTP handle");
+        return AVC_EINVAL;
+    }
+    if (in->pc) {
+        return AVC_ESTATE;
+    }
+    in->pc = avc_pinecone_new(in->loop, http, cfg, &err);
+    if (in->pc == NULL) {
+        avc_log(AVC_LOG_ERR, "ingest: cannot use Pinecone as the vector "
+                "store: %s", avc_strerror(err));
+        return err;
+    }
+    return AVC_OK;
+}
+
 void
 avc__ingest_kick_queue(avc__ingest_t *in)
 {
@@ -691,6 +994,14 @@ avc__ingest_free(avc__ingest_t *in)
     in->stopping = 1;
     avc_timer_free(in->poll);
     in->poll = NULL;
+    /* abandons its operations (no callbacks), the job's included */
+    avc_pinecone_free(in->pc);
+    in->pc = NULL;
+    if (in->job && in->job->pc_busy) {
+        in->job->pc_busy = 0;
+        avc_job_end(in->job);   /* the lease expires; it runs again */
+        return;
+    }
     if (in->job) {
         /* the job's next callback ends it and frees the queue */
         if (in->job->eop) {

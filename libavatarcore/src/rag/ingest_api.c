@@ -1,6 +1,6 @@
 /*
  * The public face of the ingestion queue (avatarcore/ingest.h): the queue
- * of ingest.c with an embedder of its own.
+ * of ingest.c with an embedder of its own, and the vector store of cfg.
  */
 #include "ingest.h"
 
@@ -38,6 +38,13 @@ avc_ingest_new(avc_loop_t *loop, avc_db_t *db, avc_http_t *http,
         avc_embedder_free(q->embedder);
         free(q);
         *err = AVC_ENOMEM;
+        return NULL;
+    }
+    *err = avc__ingest_set_store(q->queue, http, cfg);
+    if (*err != AVC_OK) {
+        avc__ingest_free(q->queue);
+        avc_embedder_free(q->embedder);
+        free(q);
         return NULL;
     }
     *err = AVC_OK;

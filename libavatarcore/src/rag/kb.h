@@ -36,4 +36,10 @@ const char *avc__kb_model(avc_app_t *app);
 unsigned avc__kb_dimensions(avc_app_t *app);
 const char *avc__kb_vector_db(avc_app_t *app);
 
+/*
+ * A dealership was deleted (committed): its snapshot and, with Pinecone,
+ * its namespace go too, in the background (failures are logged).
+ */
+void avc__kb_dealership_deleted(avc_app_t *app, int64_t dealership_id);
+
 #endif /* AVC_KB_H */

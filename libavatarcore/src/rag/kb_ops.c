@@ -8,6 +8,11 @@
  */
 #include "kb.h"
 
+#include <avatarcore/cache.h>
+#include "rag_internal.h"
+
+#include <avatarcore/retrieve.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,90 @@ avc__kb_vector_db(avc_app_t *app)
     return strcmp(avc_config_get(app->cfg, "vector_store.provider",
                                  "postgres"), "pinecone") == 0
            ? "pinecone" : "postgres";
+}
+
+/*
+ * The vector store.  PostgreSQL is the record: a deletion commits there
+ * first; then this worker's snapshot is dropped (every other worker
+ * notices the dealership's generation, bumped by the deletion) and, with
+ * Pinecone, the vectors are deleted there.  The call answers when
+ * Pinecone did (so a reset is complete before the next upload); its
+ * failure is logged and changes nothing for the caller: retrieval never
+ * returns a vector whose chunk is gone, and deletes it when it meets it.
+ */
+static int
+avc_kb_pinecone(avc_app_t *app)
+{
+    return app->retriever && strcmp(avc__kb_vector_db(app), "pinecone") == 0;
+}
+
+static void
+avc_kb_forget_cancel(avc_call_t *call, void *ctx)
+{
+    /* the client went away: the deletion goes on, unobserved */
+    avc_retriever_forget_detach(ctx);
+}
+
+/* 1 when done(err, call) will be called, 0 when there is nothing to wait
+   for (no vectors outside PostgreSQL, or the deletion could not start) */
+static int
+avc_kb_forget(avc_call_t *call, const int64_t *ids, size_t n,
+    avc_retrieve_forget_cb done)
+{
+    avc__kb_t *kb = call->op;
+    avc_retrieve_forget_t *f;
+    int rc;
+
+    if (call->app->retriever == NULL) {
+        return 0;
+    }
+    rc = avc_retriever_forget(call->app->retriever, atoll(kb->id), ids, n,
+                              done, call, &f);
+    if (rc != AVC_OK) {
+        if (rc != AVC_ESTATE) {
+            avc_log(AVC_LOG_WARN, "rag: dealership %s: cannot delete "
+                    "vectors: %s", kb->id, avc_strerror(rc));
+        }
+        return 0;
+    }
+    avc__call_begin(call, avc_kb_forget_cancel, f);
+    return 1;
+}
+
+/* The dealership's cached answers rest on material that changed. */
+static void
+avc_kb_drop_answers(avc_app_t *app, int64_t dealership_id)
+{
+    avc_shcache_t *cache = avc__app_cache(app);
+
+    if (cache) {
+        (void) avc_shcache_answer_invalidate(cache, dealership_id);
+    }
+}
+
+void
+avc__kb_dealership_deleted(avc_app_t *app, int64_t dealership_id)
+{
+    int rc;
+
+    if (app) {
+        avc_kb_drop_answers(app, dealership_id);
+    }
+    if (app == NULL || app->retriever == NULL) {
+        return;
+    }
+    if (!avc_kb_pinecone(app)) {
+        avc_retriever_invalidate(app->retriever, dealership_id);
+        return;
+    }
+    /* nobody waits: the namespace is never used again */
+    rc = avc_retriever_forget(app->retriever, dealership_id, NULL, 0, NULL,
+                              NULL, NULL);
+    if (rc != AVC_OK) {
+        avc_log(AVC_LOG_WARN, "rag: dealership %lld: cannot delete its "
+                "namespace: %s", (long long) dealership_id,
+                avc_strerror(rc));
+    }
 }
 
 void
@@ -463,7 +552,50 @@ avc_doc_deleted(avc_call_t *call, int err, avc_db_res_t *res)
         avc__call_error(call, 404, msg);
         return;
     }
+    avc_kb_drop_answers(call->app, atoll(((avc__kb_t *) call->op)->id));
+    if (call->app->retriever) {
+        avc_retriever_invalidate(call->app->retriever,
+                                 atoll(((avc__kb_t *) call->op)->id));
+    }
     avc__call_raw(call, 204, NULL, "", 0);
+}
+
+static void
+avc_doc_forgotten(int err, void *data)
+{
+    avc__call_raw(data, 204, NULL, "", 0);
+}
+
+/* Pinecone: the document is gone; its chunks' vectors go next */
+static void
+avc_doc_deleted_pc(avc_call_t *call, int err, avc_db_res_t *res)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    char msg[96];
+    int rc;
+
+    if (err != AVC_OK) {
+        avc__reply_step_error(call, err, res);
+        return;
+    }
+    if (atoll(avc_db_res_value(res, 0, 0)) != 1) {
+        snprintf(msg, sizeof(msg), "Document with ID %s not found",
+                 avc_call_param(call, "doc_id"));
+        avc__call_error(call, 404, msg);
+        return;
+    }
+    rc = avc__ids_parse(avc_db_res_value(res, 0, 1), &ids, &n);
+    if (rc != AVC_OK) {
+        avc_log(AVC_LOG_WARN, "rag: document %s: its vectors stay in "
+                "Pinecone until a retrieval meets them: %s",
+                avc_call_param(call, "doc_id"), avc_strerror(rc));
+    }
+    rc = avc_kb_forget(call, ids, n, avc_doc_forgotten);
+    free(ids);
+    if (!rc) {
+        avc__call_raw(call, 204, NULL, "", 0);
+    }
 }
 
 static void
@@ -477,6 +609,21 @@ avc_doc_delete_next(avc_call_t *call)
     }
     p[0] = kb->id;
     p[1] = avc_call_param(call, "doc_id");
+    if (avc_kb_pinecone(call->app)) {
+        /* the chunk ids as they were before the cascade took them */
+        if (avc__q(call, "WITH d AS (DELETE FROM documents"
+                   " WHERE dealership_id = $1::bigint AND id = $2::bigint"
+                   " RETURNING id)"
+                   " SELECT (SELECT count(*) FROM d),"
+                   " ARRAY(SELECT c.id FROM document_chunks c"
+                   " WHERE c.dealership_id = $1::bigint"
+                   " AND c.document_id = $2::bigint ORDER BY c.id)::text",
+                   2, p, avc_doc_deleted_pc) != AVC_OK)
+        {
+            avc__call_error(call, 503, "Service temporarily unavailable");
+        }
+        return;
+    }
     /* chunks and the job go with it (cascade); the trigger bumps the
        dealership's generation, which drops cached vectors and answers */
     if (avc__q(call, "DELETE FROM documents WHERE dealership_id = $1::bigint"
@@ -495,17 +642,42 @@ avc_op_rag_document_delete(avc_call_t *call)
 /* reset: every document, chunk and vector of the dealership */
 
 static void
-avc_reset_done(avc_call_t *call, int err, avc_db_res_t *res)
+avc_reset_reply(avc_call_t *call)
 {
     avc__kb_t *kb = call->op;
     char msg[400];
+
+    snprintf(msg, sizeof(msg), "RAG reset for dealership '%s'", kb->name);
+    avc__call_json(call, 200, json_pack("{s:s}", "message", msg));
+}
+
+static void
+avc_reset_forgotten(int err, void *data)
+{
+    avc_reset_reply(data);
+}
+
+static void
+avc_reset_done(avc_call_t *call, int err, avc_db_res_t *res)
+{
+    avc__kb_t *kb = call->op;
 
     if (err != AVC_OK) {
         avc__reply_step_error(call, err, res);
         return;
     }
-    snprintf(msg, sizeof(msg), "RAG reset for dealership '%s'", kb->name);
-    avc__call_json(call, 200, json_pack("{s:s}", "message", msg));
+    avc_kb_drop_answers(call->app, atoll(kb->id));
+    if (!avc_kb_pinecone(call->app)) {
+        if (call->app->retriever) {
+            avc_retriever_invalidate(call->app->retriever, atoll(kb->id));
+        }
+        avc_reset_reply(call);
+        return;
+    }
+    /* the whole namespace, before the next upload can fill it again */
+    if (!avc_kb_forget(call, NULL, 0, avc_reset_forgotten)) {
+        avc_reset_reply(call);
+    }
 }
 
 static void

@@ -113,7 +113,8 @@ avc_op_rag_query(avc_call_t *call)
     char *end;
     int rc;
 
-    if (avc__v_begin(&v, call, 0) != AVC_OK) {
+    /* the body, if any, is a JSON array of topics: read below */
+    if (avc__v_begin_args(&v, call) != AVC_OK) {
         avc__v_end(&v);
         return AVC_OK;
     }

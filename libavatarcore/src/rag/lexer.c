@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* bump when the analysis changes in a way that changes vectors */
-#define AVC_LX_VERSION  "lx-1"
+#define AVC_LX_VERSION  "lx-2"
 
 /* a variant of a concept has at most this many words */
 #define AVC_LX_VARIANT_MAX  8
@@ -32,8 +32,9 @@ static const char *avc_lx_stop[] = {
     "for", "from", "further", "had", "hadn", "has", "hasn", "have", "haven",
     "having", "he", "her", "here", "hers", "herself", "him", "himself",
     "his", "how", "i", "ie", "if", "in", "into", "is", "isn", "it", "its",
-    "itself", "just", "ll", "m", "may", "me", "might", "more", "most",
-    "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once",
+    "itself", "just", "ll", "m", "may", "me", "might", "mightn", "more",
+    "most", "must", "mustn", "my", "myself", "needn", "no", "nor", "not",
+    "now", "of", "off", "on", "once",
     "only", "or", "other", "ought", "our", "ours", "ourselves", "out",
     "over", "own", "re", "s", "same", "shall", "shan", "she", "should",
     "shouldn", "so", "some", "such", "t", "than", "that", "the", "their",
@@ -52,24 +53,79 @@ static const char *avc_lx_stop[] = {
  */
 static const char *avc_lx_light[] = {
     "able", "actual", "actually", "add", "ago", "almost", "already",
-    "always", "another", "anyone", "anything", "around", "ask", "asked",
-    "asking", "asks", "away", "back", "best", "better", "big", "bit",
-    "came", "certain", "come", "comes", "coming", "could", "different",
-    "done", "either", "else", "enough", "even", "ever", "every",
-    "everyone", "everything", "example", "fact", "far", "feel", "find",
+    "always", "another", "anybody", "anyone", "anything", "anywhere",
+    "around", "ask", "asked", "asking", "asks", "away", "back", "best",
+    "better", "big", "bit", "came", "certain", "come", "comes", "coming",
+    "could", "different", "done", "either", "else", "enough", "even",
+    "ever", "every", "everybody", "everyone", "everything", "everywhere",
+    "example", "fact", "far", "feel", "find",
     "get", "gets", "getting", "give", "given", "gives", "go", "goes",
     "going", "gone", "good", "got", "great", "happen", "happens", "help",
     "however", "important", "instead", "keep", "keeps", "kind", "know",
     "knows", "least", "less", "let", "lets", "like", "likely", "little",
     "look", "looks", "lot", "lots", "made", "make", "makes", "making",
     "many", "mean", "means", "much", "need", "needs", "never", "often",
+    "nobody", "nothing", "nowhere",
     "one", "ones", "others", "part", "people", "person", "place", "point",
     "put", "puts", "quite", "rather", "real", "really", "right", "said",
-    "say", "says", "see", "seem", "seems", "sometimes", "something",
+    "say", "says", "see", "seem", "seems", "somebody", "someone",
+    "sometimes", "something", "somewhere",
     "soon", "still", "sure", "take", "takes", "taking", "tell", "tells",
     "thing", "things", "think", "though", "told", "took", "try", "trying",
     "usually", "want", "wants", "way", "ways", "well", "whole", "within",
     "without", "yes"
+};
+
+/*
+ * Irregular forms that Porter's rules cannot reduce: the stem is taken
+ * from the base form, so "paid" meets "pays", "sold" meets "selling" and
+ * "written" meets "write".  Forms that are also other words ("left",
+ * "won", "rose") are not here.  Sorted at init.
+ */
+static const char *avc_lx_forms[][2] = {
+    { "began", "begin" }, { "begun", "begin" }, { "bought", "buy" },
+    { "broke", "break" }, { "broken", "break" }, { "brought", "bring" },
+    { "built", "build" }, { "caught", "catch" }, { "children", "child" },
+    { "chose", "choose" }, { "chosen", "choose" }, { "dealt", "deal" },
+    { "drawn", "draw" }, { "drew", "draw" }, { "driven", "drive" },
+    { "drove", "drive" }, { "fallen", "fall" }, { "fell", "fall" },
+    { "felt", "feel" }, { "forgot", "forget" }, { "forgotten", "forget" },
+    { "froze", "freeze" }, { "frozen", "freeze" }, { "gave", "give" },
+    { "given", "give" }, { "gone", "go" }, { "got", "get" },
+    { "gotten", "get" }, { "grew", "grow" }, { "grown", "grow" },
+    { "held", "hold" }, { "kept", "keep" }, { "knew", "know" },
+    { "known", "know" }, { "laid", "lay" }, { "lent", "lend" },
+    { "lost", "lose" }, { "made", "make" }, { "meant", "mean" },
+    { "men", "man" }, { "overpaid", "overpay" }, { "paid", "pay" },
+    { "prepaid", "prepay" }, { "ran", "run" }, { "ridden", "ride" },
+    { "rode", "ride" }, { "said", "say" }, { "sent", "send" },
+    { "shown", "show" }, { "sold", "sell" }, { "spent", "spend" },
+    { "spoke", "speak" }, { "spoken", "speak" }, { "stole", "steal" },
+    { "stolen", "steal" }, { "stood", "stand" }, { "struck", "strike" },
+    { "taken", "take" }, { "taught", "teach" }, { "thought", "think" },
+    { "threw", "throw" }, { "thrown", "throw" }, { "told", "tell" },
+    { "took", "take" }, { "understood", "understand" },
+    { "unpaid", "unpay" }, { "went", "go" }, { "women", "woman" },
+    { "wore", "wear" }, { "worn", "wear" }, { "written", "write" },
+    { "wrote", "write" }
+};
+
+/*
+ * Number words become numbers, so "five years" meets "5 years" and "a
+ * sixty-day notice" meets "60 days".  ("one" stays a word: it is more
+ * often a pronoun.)  Sorted at init.
+ */
+static const char *avc_lx_numbers[][2] = {
+    { "eight", "8" }, { "eighteen", "18" }, { "eighty", "80" },
+    { "eleven", "11" }, { "fifteen", "15" }, { "fifty", "50" },
+    { "five", "5" }, { "forty", "40" }, { "four", "4" },
+    { "fourteen", "14" }, { "hundred", "100" }, { "nine", "9" },
+    { "nineteen", "19" }, { "ninety", "90" }, { "seven", "7" },
+    { "seventeen", "17" }, { "seventy", "70" }, { "six", "6" },
+    { "sixteen", "16" }, { "sixty", "60" }, { "ten", "10" },
+    { "thirteen", "13" }, { "thirty", "30" }, { "thousand", "1000" },
+    { "three", "3" }, { "twelve", "12" }, { "twenty", "20" },
+    { "two", "2" }, { "zero", "0" }
 };
 
 typedef struct {
@@ -546,6 +602,16 @@ avc_lx_in(const char **list, size_t n, const char *w)
     return bsearch(&w, list, n, sizeof(list[0]), avc_lx_strcmp) != NULL;
 }
 
+/* the second of the pair of a sorted table whose first is w, or NULL */
+static const char *
+avc_lx_pair(const char *(*table)[2], size_t n, const char *w)
+{
+    const char *(*p)[2];
+
+    p = bsearch(&w, table, n, sizeof(table[0]), avc_lx_strcmp);
+    return p ? (*p)[1] : NULL;
+}
+
 static int
 avc_lx_is_alpha(int c)
 {
@@ -615,6 +681,7 @@ avc_lx_add_word(avc__lx_t *lx, char *w, size_t wl)
 {
     avc__lx_word_t *wd;
     char stem[AVC__LX_WORD_MAX + 1];
+    const char *base;
     size_t sl, i, cap;
     int digit = 0, amp = 0, rc;
 
@@ -628,12 +695,24 @@ avc_lx_add_word(avc__lx_t *lx, char *w, size_t wl)
         lx->cap = cap;
     }
     w[wl] = '\0';
+    base = avc_lx_pair(avc_lx_numbers, avc__countof(avc_lx_numbers), w);
+    if (base) {
+        wl = strlen(base);
+        memcpy(w, base, wl + 1);
+    }
     for (i = 0; i < wl; i++) {
         digit |= avc_lx_is_digit(w[i]);
         amp |= w[i] == '&';
     }
-    memcpy(stem, w, wl + 1);
-    sl = digit || amp ? wl : avc__lx_stem(stem, wl);
+    base = avc_lx_pair(avc_lx_forms, avc__countof(avc_lx_forms), w);
+    if (base) {
+        sl = strlen(base);
+        memcpy(stem, base, sl + 1);
+        sl = avc__lx_stem(stem, sl);
+    } else {
+        memcpy(stem, w, wl + 1);
+        sl = digit || amp ? wl : avc__lx_stem(stem, wl);
+    }
 
     wd = &lx->words[lx->n];
     memset(wd, 0, sizeof(*wd));
@@ -947,7 +1026,9 @@ avc_lx_trim(const char *s, const char *e, const char **end)
 static int
 avc_lx_build(void)
 {
-    const char *s = avc__fi_synonyms, *end = s + avc__fi_synonyms_len;
+    size_t len = 0;
+    const char *s = avc__embedded_file(AVC__FI_SYNONYMS, &len);
+    const char *end = s ? s + len : NULL;
     const char *line, *eol, *colon, *name, *name_end, *v, *ve, *comma;
     avc_lx_concept_t *cs = NULL, *c;
     avc_lx_variant_t *vs = NULL, *var;
@@ -1105,6 +1186,10 @@ avc_lx_once(void)
           avc_lx_strcmp);
     qsort(avc_lx_light, avc__countof(avc_lx_light), sizeof(char *),
           avc_lx_strcmp);
+    qsort(avc_lx_forms, avc__countof(avc_lx_forms), sizeof(avc_lx_forms[0]),
+          avc_lx_strcmp);
+    qsort(avc_lx_numbers, avc__countof(avc_lx_numbers),
+          sizeof(avc_lx_numbers[0]), avc_lx_strcmp);
 
     h = avc_lx_fnv(h, AVC_LX_VERSION, sizeof(AVC_LX_VERSION));
     for (i = 0; i < avc__countof(avc_lx_stop); i++) {
@@ -1112,6 +1197,16 @@ avc_lx_once(void)
     }
     for (i = 0; i < avc__countof(avc_lx_light); i++) {
         h = avc_lx_fnv(h, avc_lx_light[i], strlen(avc_lx_light[i]) + 1);
+    }
+    for (i = 0; i < avc__countof(avc_lx_forms); i++) {
+        h = avc_lx_fnv(h, avc_lx_forms[i][0], strlen(avc_lx_forms[i][0]) + 1);
+        h = avc_lx_fnv(h, avc_lx_forms[i][1], strlen(avc_lx_forms[i][1]) + 1);
+    }
+    for (i = 0; i < avc__countof(avc_lx_numbers); i++) {
+        h = avc_lx_fnv(h, avc_lx_numbers[i][0],
+                       strlen(avc_lx_numbers[i][0]) + 1);
+        h = avc_lx_fnv(h, avc_lx_numbers[i][1],
+                       strlen(avc_lx_numbers[i][1]) + 1);
     }
     avc_lx.hash = h;
     avc_lx.rc = avc_lx_build();     /* adds the list's lines to the hash */

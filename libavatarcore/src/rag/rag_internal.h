@@ -11,15 +11,15 @@
 #define AVC_RAG_INTERNAL_H
 
 #include "internal.h"
+#include "embedded.h"
 
 #include <avatarcore/embed.h>
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* data/fi_synonyms.txt, embedded (fi_synonyms.c, generated) */
-extern const char avc__fi_synonyms[];
-extern const size_t avc__fi_synonyms_len;
+/* data/fi_synonyms.txt is embedded (src/util/embedded.h) */
+#define AVC__FI_SYNONYMS  "data/fi_synonyms.txt"
 
 /* a word longer than this is cut (URLs, hashes and noise) */
 #define AVC__LX_WORD_MAX  32
@@ -132,6 +132,13 @@ void avc__oai_cancel(avc__oai_op_t *op);
 /* batch limits, exposed for tests */
 #define AVC__OAI_MAX_INPUTS  2048
 #define AVC__OAI_MAX_TOKENS  300000
+
+/*
+ * The elements of an int8[] as PostgreSQL prints it, "{1,2,3}" or "{}",
+ * into *ids (malloc'd, NULL when empty; free() it) and *n: AVC_OK,
+ * AVC_EPARSE (not such a literal of positive ids), AVC_ENOMEM.
+ */
+int avc__ids_parse(const char *lit, int64_t **ids, size_t *n);
 
 /* IEEE half precision, for the index's re-scoring copy */
 uint16_t avc__f32_to_f16(float f);

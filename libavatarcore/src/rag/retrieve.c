@@ -20,10 +20,22 @@
  * thread pool for large indexes); both lists are fused and a second
  * statement reads the candidates' text, from which the text coverage is
  * computed; scores, floor, top_k, callback.
+ *
+ * With Pinecone as the vector store (r->pc) a snapshot holds no index,
+ * only the terms and frequencies, and the vector search is a query of
+ * the dealership's namespace.  Its matches are checked in PostgreSQL (a
+ * third statement, before the fusion): a match whose chunk is gone is
+ * left out and deleted from Pinecone, and the vectors of the full-text
+ * hits Pinecone did not return are read, so that the fusion scores every
+ * candidate as with the in-core index.  It sees them through a view: a
+ * snapshot that shares the dealership's terms and has a small index of
+ * its own.
  */
 #include "rag_internal.h"
 
+#include <avatarcore/http.h>
 #include <avatarcore/index.h>
+#include <avatarcore/pinecone.h>
 #include <avatarcore/retrieve.h>
 
 #include <inttypes.h>
@@ -89,6 +101,27 @@ static const char avc_r_sql_load[] =
     " ON d.id = c.document_id AND d.dealership_id = c.dealership_id "
     "WHERE c.dealership_id = $1 AND d.status = 'ready' AND c.id > $2 "
     "ORDER BY c.id LIMIT $3::int";
+
+/* the same without the vectors: they are in Pinecone */
+static const char avc_r_sql_load_terms[] =
+    "SELECT c.id, c.topic, NULL::bytea,"
+    " coalesce(c.title, '') || ' ' || c.content "
+    "FROM document_chunks c JOIN documents d"
+    " ON d.id = c.document_id AND d.dealership_id = c.dealership_id "
+    "WHERE c.dealership_id = $1 AND d.status = 'ready' AND c.id > $2 "
+    "ORDER BY c.id LIMIT $3::int";
+
+/*
+ * Pinecone's matches and the full-text hits: which exist and are ready,
+ * and the vectors of those in $3 (the hits Pinecone did not return)
+ */
+static const char avc_r_sql_check[] =
+    "SELECT c.id, d.status = 'ready',"
+    " CASE WHEN c.id = ANY ($3::bigint[]) AND c.embedding_model = $4"
+    " THEN c.embedding END "
+    "FROM document_chunks c JOIN documents d"
+    " ON d.id = c.document_id AND d.dealership_id = c.dealership_id "
+    "WHERE c.dealership_id = $1 AND c.id = ANY ($2::bigint[])";
 
 static const char avc_r_sql_fetch[] =
     "SELECT c.id, c.document_id, d.filename, c.topic,"
@@ -280,7 +313,7 @@ avc_r_set_has(const uint32_t *s, size_t n, uint32_t key)
  * its text nor a second analysis.
  */
 
-typedef struct {
+typedef struct avc_rsnap_s {
     unsigned refs;
     int64_t gen;
     avc_index_t *ix;
@@ -297,6 +330,11 @@ typedef struct {
     uint32_t *set_len;
     size_t sets_cap;            /* a power of two */
     size_t nsets;
+    /*
+     * A view (one op's, Pinecone): the parent's terms and frequencies,
+     * borrowed while it holds a reference, and an index of its own
+     */
+    struct avc_rsnap_s *parent;
 } avc_rsnap_t;
 
 static void
@@ -305,6 +343,12 @@ avc_rsnap_unref(avc_rsnap_t *s)
     size_t i;
 
     if (s == NULL || --s->refs > 0) {
+        return;
+    }
+    if (s->parent) {
+        avc_index_free(s->ix);
+        avc_rsnap_unref(s->parent);
+        free(s);
         return;
     }
     avc_index_free(s->ix);
@@ -515,6 +559,23 @@ struct avc_retriever_s {
     unsigned long long loads;
     unsigned long long queries;
     int freeing;
+    /* Pinecone as the vector store, or NULL: the in-core index */
+    avc_http_t *http;
+    avc_pinecone_t *pc;
+    avc_retrieve_forget_t *forgets;     /* deletions running there */
+    unsigned long long fallbacks;
+    unsigned long long orphans;
+};
+
+/* a deletion in the vector store (avc_retriever_forget) */
+struct avc_retrieve_forget_s {
+    avc_retrieve_forget_t *prev;    /* in r->forgets */
+    avc_retrieve_forget_t *next;
+    avc_retriever_t *r;
+    int64_t did;
+    size_t n;                   /* vectors, 0: the whole namespace */
+    avc_retrieve_forget_cb cb;  /* NULL: nobody waits */
+    void *data;
 };
 
 /* one query term of the text score */
@@ -589,6 +650,7 @@ struct avc_retrieve_op_s {
 
     avc_rsnap_t *snap;
     int searching;              /* vector search on the thread pool */
+    int pc_busy;                /* a Pinecone query runs for the op */
     int64_t *vec_ids;
     float *vec_scores;
     size_t kvec;                /* asked for */
@@ -660,6 +722,8 @@ avc_r_get_double(const avc_config_t *cfg, const char *key, double def,
     *out = v;
     return AVC_OK;
 }
+
+static int avc_r_pinecone_new(avc_retriever_t *r, const avc_config_t *cfg);
 
 avc_retriever_t *
 avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
@@ -746,22 +810,58 @@ avc_retriever_new(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
     } else if (strcmp(s, "off") != 0) {
         rc = avc_r_bad("rag.index_fp16", "not on or off");
     }
+    s = avc_config_get(cfg, "vector_store.provider", "postgres");
+    if (strcmp(s, "pinecone") == 0) {
+        if (rc == AVC_OK) {
+            rc = avc_r_pinecone_new(r, cfg);
+        }
+    } else if (strcmp(s, "postgres") != 0) {
+        rc = avc_r_bad("vector_store.provider", "not postgres or pinecone");
+    }
     if (rc == AVC_OK) {
         if (avc_db_statement(db, "avc_rag_gen", avc_r_sql_gen) != AVC_OK
             || avc_db_statement(db, "avc_rag_load", avc_r_sql_load)
                != AVC_OK
             || avc_db_statement(db, "avc_rag_fetch", avc_r_sql_fetch)
-               != AVC_OK)
+               != AVC_OK
+            || (r->pc
+                && (avc_db_statement(db, "avc_rag_load_terms",
+                                     avc_r_sql_load_terms) != AVC_OK
+                    || avc_db_statement(db, "avc_rag_check",
+                                        avc_r_sql_check) != AVC_OK)))
         {
             avc_log(AVC_LOG_ERR, "rag: cannot register the statements");
             rc = AVC_ENOMEM;
         }
     }
     if (rc != AVC_OK) {
+        avc_pinecone_free(r->pc);
+        avc_http_free(r->http);
         free(r);
         return NULL;
     }
     return r;
+}
+
+/*
+ * Pinecone as the vector store: a client of its own, on an HTTP handle of
+ * its own (the retriever is given none), idle but for the store's work.
+ */
+static int
+avc_r_pinecone_new(avc_retriever_t *r, const avc_config_t *cfg)
+{
+    int err = AVC_ENOMEM;
+
+    r->http = avc_http_new(r->loop);
+    if (r->http) {
+        r->pc = avc_pinecone_new(r->loop, r->http, cfg, &err);
+    }
+    if (r->pc == NULL) {
+        avc_log(AVC_LOG_ERR, "rag: cannot use Pinecone as the vector "
+                "store: %s", avc_strerror(err));
+        return err;
+    }
+    return AVC_OK;
 }
 
 void
@@ -875,6 +975,10 @@ avc_retriever_stat(const avc_retriever_t *r, avc_retriever_stat_t which)
         return r->loads;
     case AVC_RETRIEVER_QUERIES:
         return r->queries;
+    case AVC_RETRIEVER_FALLBACKS:
+        return r->fallbacks;
+    case AVC_RETRIEVER_ORPHANS:
+        return r->orphans;
     default:
         break;
     }
@@ -944,12 +1048,19 @@ avc_rload_end(avc_rload_t *ld, int rc)
         ds->snap = ld->snap;
         ld->snap = NULL;
         r->loads++;
-        avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": index of %zu "
-                "vectors loaded (generation %" PRId64 ", %zu chunks "
-                "without a vector of model %s)", ds->id,
-                ds->snap->ix ? avc_index_size(ds->snap->ix) : 0,
-                ds->snap->gen, ds->snap->skipped,
-                avc_embedder_model(r->emb));
+        if (r->pc) {
+            avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": terms of "
+                    "%zu chunks loaded (generation %" PRId64 "), vectors "
+                    "in Pinecone", ds->id, ds->snap->nchunks,
+                    ds->snap->gen);
+        } else {
+            avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": index of "
+                    "%zu vectors loaded (generation %" PRId64 ", %zu "
+                    "chunks without a vector of model %s)", ds->id,
+                    ds->snap->ix ? avc_index_size(ds->snap->ix) : 0,
+                    ds->snap->gen, ds->snap->skipped,
+                    avc_embedder_model(r->emb));
+        }
     } else {
         avc_log(AVC_LOG_WARN, "rag: dealership %" PRId64 ": index load "
                 "failed: %s", ds->id, avc_strerror(rc));
@@ -1139,8 +1250,11 @@ avc_rload_next(avc_rload_t *ld)
     p[2] = page;
     p[3] = avc_embedder_model(ld->r->emb);
     /* loading is bulk work: a generous deadline */
-    ld->q = avc_db_query(ld->r->db, "avc_rag_load", 1, 4, p, 60000,
-                         avc_rload_page, ld);
+    ld->q = ld->r->pc
+            ? avc_db_query(ld->r->db, "avc_rag_load_terms", 1, 3, p, 60000,
+                           avc_rload_page, ld)
+            : avc_db_query(ld->r->db, "avc_rag_load", 1, 4, p, 60000,
+                           avc_rload_page, ld);
     if (ld->q == NULL) {
         avc_rload_end(ld, AVC_ENOMEM);
     }
@@ -1259,6 +1373,10 @@ avc_r_op_kill(avc_retrieve_op_t *op)
     }
     op->eop = NULL;
     op->q = NULL;
+    if (op->pc_busy && r && r->pc) {
+        op->pc_busy = 0;
+        avc_pinecone_cancel(r->pc, op);
+    }
     avc_embed_cancel(eop);
     /* calls its callback at once, which sees dead and returns */
     avc_db_cancel(q);
@@ -1538,6 +1656,408 @@ avc_r_search_done(void *arg, int status)
     avc_r_op_fuse(op);
 }
 
+/*
+ * Pinecone: the vector list is a query of the dealership's namespace,
+ * checked against PostgreSQL before the fusion.
+ */
+
+/* a vector id as a chunk id: decimal digits, positive */
+static int
+avc_r_chunk_id(const char *s, int64_t *id)
+{
+    size_t n = s ? strspn(s, "0123456789") : 0;
+
+    if (n == 0 || n > 18 || s[n] != '\0') {
+        return 0;
+    }
+    *id = strtoll(s, NULL, 10);
+    return *id > 0;
+}
+
+static void
+avc_r_forgotten(int err, size_t count, void *data)
+{
+    avc_retrieve_forget_t *f = data;
+    avc_retriever_t *r = f->r;
+
+    if (f->prev) {
+        f->prev->next = f->next;
+    } else {
+        r->forgets = f->next;
+    }
+    if (f->next) {
+        f->next->prev = f->prev;
+    }
+    if (err != AVC_OK) {
+        /* a retrieval that meets one of them deletes it again */
+        avc_log(AVC_LOG_WARN, "rag: dealership %" PRId64 ": %s could not "
+                "be deleted from Pinecone: %s", f->did,
+                f->n ? "vectors" : "the namespace",
+                err == AVC_EUPSTREAM ? avc_pinecone_last_error(r->pc)
+                                     : avc_strerror(err));
+    }
+    if (f->cb) {
+        f->cb(err, f->data);
+    }
+    free(f);
+}
+
+/* delete vectors (ids, or the namespace when chunk_ids is NULL) */
+static int
+avc_r_forget(avc_retriever_t *r, int64_t dealership_id,
+    const int64_t *chunk_ids, size_t n, avc_retrieve_forget_cb cb,
+    void *data, avc_retrieve_forget_t **fp)
+{
+    avc_retrieve_forget_t *f;
+    char (*num)[24] = NULL;
+    const char **ids = NULL;
+    size_t i;
+    int rc;
+
+    f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return AVC_ENOMEM;
+    }
+    f->r = r;
+    f->did = dealership_id;
+    f->n = n;
+    f->cb = cb;
+    f->data = data;
+    if (chunk_ids) {
+        num = malloc(n * sizeof(*num));
+        ids = malloc(n * sizeof(*ids));
+        rc = AVC_ENOMEM;
+        if (num && ids) {
+            for (i = 0; i < n; i++) {
+                snprintf(num[i], sizeof(num[i]), "%" PRId64, chunk_ids[i]);
+                ids[i] = num[i];
+            }
+            rc = avc_pinecone_delete_ids(r->pc, dealership_id, ids, n,
+                                         avc_r_forgotten, f);
+        }
+        free(num);
+        free(ids);
+    } else {
+        rc = avc_pinecone_delete_namespace(r->pc, dealership_id,
+                                           avc_r_forgotten, f);
+    }
+    if (rc != AVC_OK) {
+        free(f);
+        return rc;
+    }
+    f->next = r->forgets;
+    if (r->forgets) {
+        r->forgets->prev = f;
+    }
+    r->forgets = f;
+    if (fp) {
+        *fp = f;
+    }
+    return AVC_OK;
+}
+
+int
+avc_retriever_forget(avc_retriever_t *r, int64_t dealership_id,
+    const int64_t *chunk_ids, size_t n, avc_retrieve_forget_cb cb,
+    void *data, avc_retrieve_forget_t **fp)
+{
+    size_t i;
+
+    if (fp) {
+        *fp = NULL;
+    }
+    if (r == NULL || dealership_id <= 0 || (chunk_ids == NULL && n > 0)) {
+        return AVC_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (chunk_ids[i] <= 0) {
+            return AVC_EINVAL;
+        }
+    }
+    avc_retriever_invalidate(r, dealership_id);
+    if (r->pc == NULL || (chunk_ids && n == 0)) {
+        return AVC_ESTATE;      /* nothing to delete */
+    }
+    return avc_r_forget(r, dealership_id, chunk_ids, n, cb, data, fp);
+}
+
+void
+avc_retriever_forget_detach(avc_retrieve_forget_t *f)
+{
+    if (f) {
+        f->cb = NULL;
+    }
+}
+
+/* an id literal '{1,2,3}' of ids[0..n-1], appended to b */
+static int
+avc_r_ids_lit(avc__buf_t *b, const int64_t *ids, size_t n, int *first)
+{
+    size_t i;
+    int rc = AVC_OK;
+
+    for (i = 0; i < n; i++) {
+        rc |= avc__buf_printf(b, "%c%" PRId64, *first ? '{' : ',', ids[i]);
+        *first = 0;
+    }
+    return rc;
+}
+
+static int
+avc_r_has_id(const int64_t *ids, size_t n, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The check's rows: the vector list keeps the matches whose chunk is
+ * ready; those whose chunk is gone are deleted from Pinecone; the
+ * vectors read go into the op's view.
+ */
+static void
+avc_r_on_check(int err, avc_db_res_t *res, void *data)
+{
+    avc_retrieve_op_t *op = data;
+    avc_retriever_t *r = op->r;
+    avc_index_t *ix = NULL;
+    avc_rsnap_t *view;
+    int64_t *gone = NULL, *rows = NULL;
+    size_t i, row, nrows, ngone = 0, nkeep = 0;
+    float *vec = NULL;
+    int rc = AVC_OK;
+
+    op->q = NULL;
+    if (op->dead) {
+        return;
+    }
+    if (err != AVC_OK) {
+        if (err == AVC_EDB) {
+            avc_log(AVC_LOG_WARN, "rag: checking the vector matches: %s",
+                    avc_db_res_error(res));
+        }
+        avc_r_op_finish(op, err, NULL);
+        return;
+    }
+    nrows = (size_t) avc_db_res_rows(res);
+    gone = malloc((op->nvec + 1) * sizeof(*gone));
+    rows = malloc((nrows + 1) * sizeof(*rows));
+    if (gone == NULL || rows == NULL) {
+        free(gone);
+        free(rows);
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    for (row = 0; row < nrows; row++) {
+        rows[row] = strtoll(avc_db_res_value(res, (int) row, 0), NULL, 10);
+    }
+    for (i = 0; i < op->nvec; i++) {
+        for (row = 0; row < nrows && rows[row] != op->vec_ids[i]; row++) {
+            /* a hundred rows at most */
+        }
+        if (row == nrows) {
+            gone[ngone++] = op->vec_ids[i];
+        } else if (strcmp(avc_db_res_value(res, (int) row, 1), "t") == 0) {
+            op->vec_ids[nkeep] = op->vec_ids[i];
+            op->vec_scores[nkeep++] = op->vec_scores[i];
+        }
+    }
+    free(rows);
+    op->nvec = nkeep;
+    for (i = 0; i < nrows && rc == AVC_OK; i++) {
+        if (avc_db_res_isnull(res, (int) i, 2)) {
+            continue;
+        }
+        if (vec == NULL) {
+            vec = malloc(op->dim * sizeof(float));
+            ix = avc_index_new(op->dim, 0);
+            if (vec == NULL || ix == NULL) {
+                rc = AVC_ENOMEM;
+                break;
+            }
+        }
+        if (avc_rag_vector_parse(avc_db_res_value(res, (int) i, 2), vec,
+                                 op->dim) == AVC_OK)
+        {
+            rc = avc_index_add(ix, strtoll(avc_db_res_value(res, (int) i,
+                                                            0), NULL, 10),
+                               0, vec);
+            /* a vector that is not finite only lacks its cosine */
+            if (rc == AVC_EINVAL) {
+                rc = AVC_OK;
+            }
+        }
+    }
+    free(vec);
+    if (rc == AVC_OK && ix && op->snap) {
+        view = malloc(sizeof(*view));
+        if (view == NULL) {
+            rc = AVC_ENOMEM;
+        } else {
+            /* the op's reference moves to the view */
+            *view = *op->snap;
+            view->refs = 1;
+            view->ix = ix;
+            view->parent = op->snap;
+            op->snap = view;
+            ix = NULL;
+        }
+    }
+    avc_index_free(ix);
+    if (rc != AVC_OK) {
+        free(gone);
+        avc_r_op_finish(op, rc, NULL);
+        return;
+    }
+    if (ngone) {
+        /*
+         * Their chunks are gone (a deletion from Pinecone failed, or a
+         * worker died in between): PostgreSQL is the record.
+         */
+        avc_log(AVC_LOG_INFO, "rag: dealership %s: %zu vectors without a "
+                "chunk, deleting them from Pinecone", op->did_s, ngone);
+        r->orphans += ngone;
+        if (avc_r_forget(r, op->did, gone, ngone, NULL, NULL, NULL)
+            != AVC_OK)
+        {
+            avc_log(AVC_LOG_WARN, "rag: dealership %s: cannot delete the "
+                    "vectors", op->did_s);
+        }
+    }
+    free(gone);
+    avc_r_op_fuse(op);
+}
+
+/* check the candidates in PostgreSQL (avc_r_on_check gets it) */
+static void
+avc_r_op_check(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    avc__buf_t all, emb;
+    const char *p[4];
+    int rc = AVC_OK, first = 1, efirst = 1;
+    size_t i;
+
+    if (op->nvec + op->nfts == 0) {
+        avc_r_op_fuse(op);
+        return;
+    }
+    avc__buf_init(&all);
+    avc__buf_init(&emb);
+    rc |= avc_r_ids_lit(&all, op->vec_ids, op->nvec, &first);
+    for (i = 0; i < op->nfts; i++) {
+        if (avc_r_has_id(op->vec_ids, op->nvec, op->fts_ids[i])) {
+            continue;
+        }
+        rc |= avc_r_ids_lit(&all, &op->fts_ids[i], 1, &first);
+        if (op->mode == AVC_RETRIEVE_HYBRID && op->qvec) {
+            rc |= avc_r_ids_lit(&emb, &op->fts_ids[i], 1, &efirst);
+        }
+    }
+    rc |= avc__buf_appends(&all, "}");
+    rc |= avc__buf_appends(&emb, efirst ? "{}" : "}");
+    if (rc != AVC_OK) {
+        avc__buf_free(&all);
+        avc__buf_free(&emb);
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    p[0] = op->did_s;
+    p[1] = all.data;
+    p[2] = emb.data;
+    p[3] = avc_embedder_model(r->emb);
+    op->q = avc_db_query(r->db, "avc_rag_check", 1, 4, p, 0, avc_r_on_check,
+                         op);
+    avc__buf_free(&all);
+    avc__buf_free(&emb);
+    if (op->q == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+    }
+}
+
+static void
+avc_r_on_pc(int err, const avc_pinecone_matches_t *m, void *data)
+{
+    avc_retrieve_op_t *op = data;
+    avc_retriever_t *r = op->r;
+    size_t i, n;
+    int64_t id;
+
+    op->pc_busy = 0;
+    if (op->dead) {
+        return;
+    }
+    if (err == AVC_ENOMEM) {
+        avc_r_op_finish(op, err, NULL);
+        return;
+    }
+    if (err != AVC_OK) {
+        /*
+         * Pinecone failed, its client's retries included: answer from the
+         * full-text list, as a full-text timeout answers from the vectors.
+         * The floor still decides whether the material covers the
+         * question.
+         */
+        avc_log(AVC_LOG_WARN, "rag: dealership %s: vector search failed, "
+                "full-text results only: %s", op->did_s,
+                err == AVC_EUPSTREAM ? avc_pinecone_last_error(r->pc)
+                                     : avc_strerror(err));
+        r->fallbacks++;
+        avc_r_op_check(op);
+        return;
+    }
+    n = avc_pinecone_matches_count(m);
+    op->vec_ids = malloc((n + 1) * sizeof(int64_t));
+    op->vec_scores = malloc((n + 1) * sizeof(float));
+    if (op->vec_ids == NULL || op->vec_scores == NULL) {
+        avc_r_op_finish(op, AVC_ENOMEM, NULL);
+        return;
+    }
+    op->kvec = n;
+    for (i = 0; i < n; i++) {
+        /* the filter asked for this dealership: a match of another one
+           (or an id that is not a chunk's) is not ours to use */
+        if (!avc_r_chunk_id(avc_pinecone_match_id(m, i), &id)
+            || avc_pinecone_match_dealership_id(m, i) != op->did)
+        {
+            continue;
+        }
+        op->vec_ids[op->nvec] = id;
+        op->vec_scores[op->nvec++] = (float) avc_pinecone_match_score(m, i);
+    }
+    avc_r_op_check(op);
+}
+
+static void
+avc_r_pc_search(avc_retrieve_op_t *op)
+{
+    avc_retriever_t *r = op->r;
+    int rc;
+
+    rc = avc_pinecone_query(r->pc, op->did, op->qvec, op->dim,
+                            r->candidates, (const char *const *) op->topics,
+                            op->ntopics, avc_r_on_pc, op);
+    if (rc == AVC_ENOMEM) {
+        avc_r_op_finish(op, rc, NULL);
+        return;
+    }
+    if (rc != AVC_OK) {
+        /* a query vector Pinecone cannot take (over its dimensions) */
+        avc_log(AVC_LOG_WARN, "rag: dealership %s: no vector search in "
+                "Pinecone: %s", op->did_s, avc_strerror(rc));
+        r->fallbacks++;
+        avc_r_op_check(op);
+        return;
+    }
+    op->pc_busy = 1;
+}
+
 static void
 avc_r_op_search(avc_retrieve_op_t *op)
 {
@@ -1547,6 +2067,10 @@ avc_r_op_search(avc_retrieve_op_t *op)
     long tag;
     int rc;
 
+    if (r->pc && op->mode != AVC_RETRIEVE_TEXT && op->qvec) {
+        avc_r_pc_search(op);
+        return;
+    }
     if (op->mode == AVC_RETRIEVE_TEXT || s->ix == NULL || op->qvec == NULL
         || avc_index_size(s->ix) == 0)
     {
@@ -1913,6 +2437,15 @@ avc_retriever_free(avc_retriever_t *r)
     while (r->ds) {
         avc_rds_free(r, r->ds);
     }
+    /* deletions still running are abandoned: their callers hear nothing */
+    avc_pinecone_free(r->pc);
+    while (r->forgets) {
+        avc_retrieve_forget_t *f = r->forgets;
+
+        r->forgets = f->next;
+        free(f);
+    }
+    avc_http_free(r->http);
     free(r);
 }
 

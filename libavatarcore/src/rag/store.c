@@ -320,3 +320,51 @@ avc_rag_store_chunks(avc_db_tx_t *tx, int64_t document_id,
     }
     return AVC_OK;
 }
+
+int
+avc__ids_parse(const char *lit, int64_t **ids, size_t *n)
+{
+    const char *p;
+    int64_t *v;
+    size_t cap = 1, k = 0, len;
+
+    *ids = NULL;
+    *n = 0;
+    if (lit == NULL || lit[0] != '{') {
+        return AVC_EPARSE;
+    }
+    if (strcmp(lit, "{}") == 0) {
+        return AVC_OK;
+    }
+    for (p = lit; *p; p++) {
+        cap += *p == ',';
+    }
+    v = malloc(cap * sizeof(*v));
+    if (v == NULL) {
+        return AVC_ENOMEM;
+    }
+    for (p = lit + 1; ; p += len + 1) {
+        len = strspn(p, "0123456789");
+        if (len == 0 || len > 18 || k == cap
+            || (p[len] != ',' && p[len] != '}'))
+        {
+            free(v);
+            return AVC_EPARSE;
+        }
+        v[k] = strtoll(p, NULL, 10);
+        if (v[k++] <= 0) {
+            free(v);
+            return AVC_EPARSE;
+        }
+        if (p[len] == '}') {
+            if (p[len + 1] != '\0') {
+                free(v);
+                return AVC_EPARSE;
+            }
+            break;
+        }
+    }
+    *ids = v;
+    *n = k;
+    return AVC_OK;
+}

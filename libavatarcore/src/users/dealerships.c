@@ -14,6 +14,7 @@
  * schema).
  */
 #include "users_int.h"
+#include "../rag/kb.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -514,6 +515,10 @@ avc_dealerships_deleted(avc_call_t *call, int err, avc_db_res_t *res)
         avc_dealerships_not_found(call);
         return;
     }
+    /* its vectors outside PostgreSQL (Pinecone) and its snapshot */
+    avc__kb_dealership_deleted(call->app,
+                               strtoll(avc_db_res_value(res, 0, 0), NULL,
+                                       10));
     avc__call_raw(call, 204, NULL, "", 0);
 }
 
