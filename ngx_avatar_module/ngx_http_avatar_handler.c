@@ -13,6 +13,10 @@ typedef struct {
     unsigned                   waiting:1;   /* the handler returned */
     unsigned                   done:1;      /* the core answered */
     unsigned                   refused:1;   /* the core wants no more body */
+    unsigned                   header_sent:1; /* a streamed answer began */
+    unsigned                   gone:1;      /* writing to the client failed */
+    ngx_chain_t               *free;        /* streamed answer buffers */
+    ngx_chain_t               *busy;
 } ngx_http_avatar_ctx_t;
 
 
@@ -265,6 +269,148 @@ ngx_http_avatar_send_call(ngx_http_request_t *r, ngx_http_avatar_ctx_t *ctx)
 }
 
 
+/*
+ * Streamed answers (Server-Sent Events): the header goes out when the core
+ * has it final, then each piece at once (flushed, never gzipped, never
+ * held), in buffers that are reused once nginx has sent them.
+ */
+
+static ngx_int_t
+ngx_http_avatar_stream_header(ngx_http_request_t *r,
+    ngx_http_avatar_ctx_t *ctx)
+{
+    ngx_int_t    rc;
+    unsigned     i;
+    ngx_str_t    type;
+    const char  *name, *value;
+
+    for (i = 0; avc_call_resp_header(ctx->call, i, &name, &value); i++) {
+        if (ngx_http_avatar_add_header(r, name, ngx_strlen(name),
+                                       (u_char *) value, ngx_strlen(value))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_avatar_add_const(r, "Cache-Control", "no-store") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    type.data = (u_char *) avc_call_content_type(ctx->call);
+    type.len = ngx_strlen(type.data);
+
+    r->headers_out.status = avc_call_status(ctx->call);
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
+    r->headers_out.content_length_n = -1;
+
+#if (NGX_HTTP_GZIP)
+    r->gzip_tested = 1;
+    r->gzip_ok = 0;
+#endif
+
+    ctx->header_sent = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_avatar_write(avc_call_t *call, const char *p, size_t n, void *data)
+{
+    ngx_http_avatar_ctx_t  *ctx = data;
+
+    size_t               size;
+    ngx_buf_t           *b;
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->gone) {
+        return AVC_ECANCELED;
+    }
+
+    if (!ctx->header_sent
+        && ngx_http_avatar_stream_header(r, ctx) != NGX_OK)
+    {
+        ctx->gone = 1;
+        return AVC_ECANCELED;
+    }
+
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    if (cl == NULL) {
+        ctx->gone = 1;
+        return AVC_ENOMEM;
+    }
+
+    b = cl->buf;
+
+    if (n > 0 && (b->start == NULL || (size_t) (b->end - b->start) < n)) {
+        size = ngx_max(n, 512);
+
+        b->start = ngx_palloc(r->pool, size);
+        if (b->start == NULL) {
+            ctx->gone = 1;
+            return AVC_ENOMEM;
+        }
+
+        b->end = b->start + size;
+    }
+
+    b->pos = b->start;
+    b->last = n ? ngx_cpymem(b->start, p, n) : b->start;
+    b->temporary = n ? 1 : 0;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_avatar_module;
+
+    rc = ngx_http_output_filter(r, cl);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &cl,
+                            (ngx_buf_tag_t) &ngx_http_avatar_module);
+
+    if (rc == NGX_ERROR) {
+        ctx->gone = 1;
+        return AVC_ECANCELED;
+    }
+
+    return AVC_OK;
+}
+
+
+static ngx_int_t
+ngx_http_avatar_stream_end(ngx_http_request_t *r, ngx_http_avatar_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ctx->gone) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
 static void
 ngx_http_avatar_cleanup(void *data)
 {
@@ -295,7 +441,12 @@ ngx_http_avatar_call_done(avc_call_t *call, void *data)
     r = ctx->request;
     c = r->connection;
 
-    rc = ngx_http_avatar_send_call(r, ctx);
+    if (avc_call_streamed(call)) {
+        rc = ngx_http_avatar_stream_end(r, ctx);
+
+    } else {
+        rc = ngx_http_avatar_send_call(r, ctx);
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -357,7 +508,9 @@ ngx_http_avatar_start(ngx_http_request_t *r, ngx_http_avatar_ctx_t *ctx)
     }
 
     if (ctx->done) {
-        return ngx_http_avatar_send_call(r, ctx);
+        return avc_call_streamed(ctx->call)
+               ? ngx_http_avatar_stream_end(r, ctx)
+               : ngx_http_avatar_send_call(r, ctx);
     }
 
     ctx->waiting = 1;
@@ -595,6 +748,8 @@ ngx_http_avatar_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_http_avatar_cleanup;
     cln->data = ctx;
+
+    avc_call_set_writer(ctx->call, ngx_http_avatar_write, ctx);
 
     ngx_http_set_ctx(r, ctx, ngx_http_avatar_module);
 

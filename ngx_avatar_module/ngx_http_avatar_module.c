@@ -5,6 +5,8 @@
 
 #include "ngx_http_avatar_module.h"
 
+#include <avatarcore/cache.h>
+
 #include <avatarcore/db.h>
 
 
@@ -37,6 +39,8 @@ static char *ngx_http_avatar_num_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_avatar_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_size_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_avatar_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -174,6 +178,48 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       "rag.max_file_size" },
+
+    { ngx_string("avatar_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("avatar_semantic_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "cache.semantic" },
+
+    { ngx_string("avatar_semantic_cache_threshold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "cache.semantic_threshold" },
+
+    { ngx_string("avatar_scenarios"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "chat.scenarios" },
+
+    { ngx_string("avatar_prompts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "prompts.dir" },
+
+    { ngx_string("avatar_history_turns"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "chat.history_turns" },
 
     { ngx_string("avatar_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -998,6 +1044,11 @@ ngx_http_avatar_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (amcf->cache_zone) {
+        /* made in the master, mapped into every worker */
+        avc_app_set_cache(w->app, amcf->cache_zone->data);
+    }
+
     return NGX_OK;
 }
 
@@ -1014,4 +1065,122 @@ ngx_http_avatar_exit_process(ngx_cycle_t *cycle)
     w->app = NULL;
     w->loop = NULL;
     w->config = NULL;
+}
+
+
+/*
+ * avatar_cache_zone name:size: the caches (query embeddings, semantic
+ * answers, session contexts) in one shared-memory zone for all workers.
+ * The core lays the zone out itself (one block of nginx's slab pool); on
+ * reload a zone of the same name and size keeps its contents.
+ */
+
+static ngx_int_t
+ngx_http_avatar_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    int               err;
+    size_t            size;
+    u_char           *region;
+    avc_shcache_t    *cache, *old = data;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (old != NULL || shm_zone->shm.exists) {
+        /* the region made by an earlier cycle */
+        region = shpool->data;
+        size = (size_t) (shpool->end - region);
+        cache = avc_shcache_attach(region, size, &err);
+        avc_shcache_free(old);
+
+        if (cache == NULL) {
+            /* a layout of another version: start empty */
+            cache = avc_shcache_init(region, size, &err);
+        }
+
+    } else {
+        /* nginx put its slab pool header at the start: the core takes all
+         * of the free pages as one block and lays them out itself */
+        size = shpool->pfree << ngx_pagesize_shift;
+
+        region = ngx_slab_alloc(shpool, size);
+        if (region == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "avatar_cache_zone \"%V\": no memory",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        shpool->data = region;
+        cache = avc_shcache_init(region, size, &err);
+    }
+
+    if (cache == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "avatar_cache_zone \"%V\": %s", &shm_zone->shm.name,
+                      avc_strerror(err));
+        return NGX_ERROR;
+    }
+
+    shm_zone->data = cache;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_avatar_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_avatar_main_conf_t  *amcf = conf;
+
+    u_char      *p;
+    ssize_t      size;
+    ngx_str_t   *value, name, s;
+
+    if (amcf->cache_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in "
+                           "\"%V\": not name:size", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR
+        || (size_t) size < avc_shcache_min_size() + 16 * ngx_pagesize)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in "
+                           "\"%V\": the size must be at least %uz",
+                           &value[1], &cmd->name,
+                           avc_shcache_min_size() + 16 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->cache_zone = ngx_shared_memory_add(cf, &name, size,
+                                             &ngx_http_avatar_module);
+    if (amcf->cache_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->cache_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "zone \"%V\" is already "
+                           "used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->cache_zone->init = ngx_http_avatar_init_zone;
+
+    return NGX_CONF_OK;
 }

@@ -27,6 +27,7 @@ typedef struct {
     ngx_uint_t                 db_pool_size;
     ngx_msec_t                 db_timeout;
     ngx_array_t               *settings;      /* of ngx_keyval_t, core keys */
+    ngx_shm_zone_t            *cache_zone;    /* avatar_cache_zone */
     ngx_flag_t                 enabled;       /* some location uses it */
 } ngx_http_avatar_main_conf_t;
 

@@ -50,6 +50,17 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_PATCH, "/api/v1/dealerships/{id}/rag-config",
       avc_op_dealerships_rag_config, 1 },
 
+    /* chat */
+    { NGX_HTTP_POST, "/api/v1/chat/", avc_op_chat, 1 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/chat/history", avc_op_chat_history, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/chat/sessions", avc_op_chat_sessions,
+      0 },
+    { NGX_HTTP_POST, "/api/v1/chat/prewarm", avc_op_chat_prewarm, 1 },
+    { NGX_HTTP_POST, "/api/v1/chat/session/{session_id}/clear",
+      avc_op_chat_clear, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/chat/cache/stats",
+      avc_op_chat_cache_stats, 0 },
+
     /* knowledge base */
     { NGX_HTTP_POST, "/api/v1/rag/{id}/initialize", avc_op_rag_initialize,
       0 },
@@ -65,6 +76,19 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
       NGX_HTTP_AVATAR_BODY_JSON },
     { NGX_HTTP_POST, "/api/v1/rag/{id}/upload/{topic}", avc_op_rag_upload,
       NGX_HTTP_AVATAR_BODY_STREAM },
+
+    /* reports */
+    { NGX_HTTP_POST, "/api/v1/report/inaccuracy", avc_op_report_inaccuracy,
+      NGX_HTTP_AVATAR_BODY_JSON },
+    { NGX_HTTP_POST, "/api/v1/report/send-to-team",
+      avc_op_report_send_to_team, NGX_HTTP_AVATAR_BODY_JSON },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/report/", avc_op_report_list, 0 },
+    { NGX_HTTP_PATCH, "/api/v1/report/{id}", avc_op_report_update,
+      NGX_HTTP_AVATAR_BODY_JSON },
+
+    /* analytics */
+    { NGX_HTTP_AVATAR_GET, "/api/v1/analytics/summary",
+      avc_op_analytics_summary, 0 },
 
     { 0, NULL, NULL, 0 }
 };

@@ -82,7 +82,7 @@ prov="$NGX/avatar-providers.conf"
 # one nginx token "key=value" (the whole token quoted)
 kv() { printf '"%s=%s"' "$1" "$(printf '%s' "$2" | sed 's/[\\"]/\\&/g')"; }
 if [ -n "${OPENROUTER_API_KEY:-}" ]; then
-    echo "avatar_llm openai" \
+    echo "avatar_llm openrouter" \
         "$(kv base_url "${OPENROUTER_BASE_URL:-https://openrouter.ai/api/v1}")" \
         "$(kv model "${OPENROUTER_MODEL:-openai/gpt-4o}")" \
         "key=env:OPENROUTER_API_KEY;" >> "$prov"

@@ -48,6 +48,15 @@ AVC_API void avc_app_free(avc_app_t *app);
 
 AVC_API avc_loop_t *avc_app_loop(avc_app_t *app);
 
+/*
+ * The caches (avatarcore/cache.h): a host whose processes share memory
+ * (nginx's avatar_cache_zone) hands the app a cache in that region before
+ * the first call; the app borrows it.  Without one, the app makes a
+ * private cache of cache.size bytes (default 16 MiB) when first needed.
+ */
+struct avc_shcache_s;
+AVC_API void avc_app_set_cache(avc_app_t *app, struct avc_shcache_s *cache);
+
 typedef void (*avc_call_done_cb)(avc_call_t *call, void *data);
 
 /* A new call; method and path are copied. */
@@ -79,6 +88,25 @@ AVC_API int avc_call_set_body(avc_call_t *call, const void *body, size_t len);
  */
 AVC_API int avc_call_feed(avc_call_t *call, const void *p, size_t n);
 AVC_API int avc_call_feed_end(avc_call_t *call);
+
+/*
+ * Streaming responses (Server-Sent Events).  A host that can send a
+ * response piece by piece sets a writer before it starts the operation.
+ * An operation that streams calls the writer first with n == 0 once the
+ * status, the content type and the extra headers are final (the host
+ * sends the header then), then with each piece as it is produced, and
+ * finally calls done with an empty body: avc_call_streamed() then tells
+ * the host that the answer went out through the writer.  The writer
+ * returns AVC_OK, or an error when the client is gone (the operation then
+ * stops and finishes).  It must not free the call.  Without a writer the
+ * same answer is collected into the body.
+ */
+typedef int (*avc_call_write_cb)(avc_call_t *call, const char *p, size_t n,
+                                 void *data);
+
+AVC_API void avc_call_set_writer(avc_call_t *call, avc_call_write_cb write,
+                                 void *data);
+AVC_API int avc_call_streamed(const avc_call_t *call);
 
 /* Borrowed request values; NULL when absent. */
 AVC_API const char *avc_call_param(const avc_call_t *call, const char *name);
@@ -160,6 +188,28 @@ AVC_API int avc_op_rag_reset(avc_call_t *call);
 AVC_API int avc_op_rag_query(avc_call_t *call);
 /* streams its body: start it, then avc_call_feed / avc_call_feed_end */
 AVC_API int avc_op_rag_upload(avc_call_t *call);
+
+/* /api/v1/chat/...: Adam the trainer and the role-play customer */
+/* POST /: JSON, or Server-Sent Events with Accept: text/event-stream */
+AVC_API int avc_op_chat(avc_call_t *call);
+AVC_API int avc_op_chat_history(avc_call_t *call);
+AVC_API int avc_op_chat_sessions(avc_call_t *call);
+AVC_API int avc_op_chat_prewarm(avc_call_t *call);
+AVC_API int avc_op_chat_clear(avc_call_t *call);
+AVC_API int avc_op_chat_cache_stats(avc_call_t *call);
+
+/* /api/v1/report/...: feedback, stored, then mailed to mail.recipients */
+/* POST /inaccuracy, POST /send-to-team: any signed-in user */
+AVC_API int avc_op_report_inaccuracy(avc_call_t *call);
+AVC_API int avc_op_report_send_to_team(avc_call_t *call);
+/* GET /: status, kind, dealership_id, offset (or skip), limit; newest
+   first; a super admin all, a dealership admin its own */
+AVC_API int avc_op_report_list(avc_call_t *call);
+/* PATCH /{id}: {status, resolution_note?} */
+AVC_API int avc_op_report_update(avc_call_t *call);
+
+/* GET /api/v1/analytics/summary: from, to, dealership_id, top */
+AVC_API int avc_op_analytics_summary(avc_call_t *call);
 
 /*
  * The error body of the API contract, as a new string:

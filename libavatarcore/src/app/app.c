@@ -7,6 +7,9 @@
 #include <avatarcore/mail.h>
 #include <avatarcore/embed.h>
 #include <avatarcore/retrieve.h>
+#include <avatarcore/llm.h>
+#include <avatarcore/prompt.h>
+#include <avatarcore/cache.h>
 
 #include "../rag/ingest.h"
 
@@ -100,11 +103,37 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
         && strcmp(avc_config_get(cfg, "rag.ingest", "on"), "off") != 0)
     {
         app->ingest = avc__ingest_new(loop, app->db, app->embedder);
-        if (app->ingest == NULL) {
+        if (app->ingest == NULL
+            || avc__ingest_set_store(app->ingest, app->http, cfg) != AVC_OK)
+        {
             avc_app_free(app);
             return NULL;
         }
     }
+    if (app->http) {
+        app->llm = avc_llm_new(loop, app->http, cfg, err);
+        if (app->llm == NULL) {
+            avc_log(AVC_LOG_ERR, "app: llm: %s", avc_strerror(*err));
+            avc_app_free(app);
+            return NULL;
+        }
+        *err = AVC_ENOMEM;
+    }
+    s = avc_config_get(cfg, "prompts.dir", NULL);
+    if (s && (*err = avc_prompt_templates_load(s)) != AVC_OK) {
+        avc_log(AVC_LOG_ERR, "app: prompts in %s: %s", s,
+                avc_strerror(*err));
+        avc_app_free(app);
+        return NULL;
+    }
+    app->scenarios = avc_scenarios_load(avc_config_get(cfg, "chat.scenarios",
+                                                       NULL), err);
+    if (app->scenarios == NULL) {
+        avc_log(AVC_LOG_ERR, "app: scenarios: %s", avc_strerror(*err));
+        avc_app_free(app);
+        return NULL;
+    }
+    *err = AVC_ENOMEM;
     if (app->version == NULL || app->db == NULL || app->http == NULL
         || app->secret == NULL || app->public_url == NULL
         || app->mailq == NULL)
@@ -136,7 +165,16 @@ avc_app_free(avc_app_t *app)
         call->app = NULL;
     }
     avc_retriever_free(app->retriever);
+    avc_llm_free(app->llm);
+    avc_scenarios_free(app->scenarios);
     avc__ingest_free(app->ingest);
+    if (app->embedder) {
+        avc_embedder_set_cache(app->embedder, NULL);
+    }
+    avc_embed_cache_free(app->embed_cache);
+    if (app->cache_owned) {
+        avc_shcache_free(app->cache);
+    }
     avc_mail_queue_free(app->mailq);
     avc_mailer_free(app->mailer);
     avc_embedder_free(app->embedder);
@@ -149,6 +187,58 @@ avc_app_free(avc_app_t *app)
     }
     free(app->version);
     free(app);
+}
+
+/* The embedder's query cache lives in the shared cache. */
+static void
+avc__app_embed_cache(avc_app_t *app)
+{
+    if (app->embedder == NULL) {
+        return;
+    }
+    avc_embedder_set_cache(app->embedder, NULL);
+    avc_embed_cache_free(app->embed_cache);
+    app->embed_cache = app->cache ? avc_embed_cache_new_shared(app->cache)
+                                  : NULL;
+    if (app->embed_cache) {
+        avc_embedder_set_cache(app->embedder, app->embed_cache);
+    }
+}
+
+AVC_API void
+avc_app_set_cache(avc_app_t *app, avc_shcache_t *cache)
+{
+    if (app->cache_owned) {
+        avc_shcache_free(app->cache);
+    }
+    app->cache = cache;
+    app->cache_owned = 0;
+    avc__app_embed_cache(app);
+}
+
+avc_shcache_t *
+avc__app_cache(avc_app_t *app)
+{
+    long long size;
+    int err;
+
+    if (app->cache) {
+        return app->cache;
+    }
+    if (avc_config_get_int(app->cfg, "cache.size", 16 << 20,
+                           (long long) avc_shcache_min_size(), 1LL << 40,
+                           &size) != AVC_OK)
+    {
+        size = 16 << 20;
+    }
+    app->cache = avc_shcache_new_private((size_t) size, &err);
+    if (app->cache == NULL) {
+        avc_log(AVC_LOG_ERR, "app: cache: %s", avc_strerror(err));
+        return NULL;
+    }
+    app->cache_owned = 1;
+    avc__app_embed_cache(app);
+    return app->cache;
 }
 
 void
@@ -521,6 +611,72 @@ avc__call_begin(avc_call_t *call, avc__cancel_fn cancel, void *ctx)
         app->calls->prev = call;
     }
     app->calls = call;
+}
+
+AVC_API void
+avc_call_set_writer(avc_call_t *call, avc_call_write_cb write, void *data)
+{
+    call->writer = write;
+    call->writer_data = data;
+}
+
+AVC_API int
+avc_call_streamed(const avc_call_t *call)
+{
+    return call->streaming;
+}
+
+int
+avc__call_stream_begin(avc_call_t *call, int status, const char *ctype)
+{
+    call->status = status;
+    call->ctype = ctype;
+    free(call->resp);
+    call->resp = NULL;
+    call->resp_len = 0;
+    if (call->writer == NULL) {
+        return AVC_OK;
+    }
+    call->streaming = 1;
+    if (call->writer(call, "", 0, call->writer_data) != AVC_OK) {
+        call->stream_gone = 1;
+        return AVC_ECANCELED;
+    }
+    return AVC_OK;
+}
+
+int
+avc__call_stream_write(avc_call_t *call, const char *p, size_t n)
+{
+    char *r;
+
+    if (call->stream_gone) {
+        return AVC_ECANCELED;
+    }
+    if (call->writer) {
+        if (n && call->writer(call, p, n, call->writer_data) != AVC_OK) {
+            call->stream_gone = 1;
+            return AVC_ECANCELED;
+        }
+        return AVC_OK;
+    }
+    r = realloc(call->resp, call->resp_len + n + 1);
+    if (r == NULL) {
+        return AVC_ENOMEM;
+    }
+    memcpy(r + call->resp_len, p, n);
+    call->resp = r;
+    call->resp_len += n;
+    r[call->resp_len] = '\0';
+    return AVC_OK;
+}
+
+static void avc_call_finish(avc_call_t *call);
+
+void
+avc__call_stream_end(avc_call_t *call)
+{
+    avc_call_finish(call);
 }
 
 static void

@@ -31,6 +31,11 @@ struct avc_app_s {
     struct avc_embedder_s *embedder;
     struct avc__ingest_s *ingest;
     struct avc_retriever_s *retriever;
+    struct avc_llm_s *llm;
+    struct avc_scenarios_s *scenarios;
+    struct avc_shcache_s *cache;
+    int cache_owned;            /* a private cache made by the app */
+    struct avc_embed_cache_s *embed_cache;  /* query embeddings in it */
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
@@ -96,6 +101,12 @@ struct avc_call_s {
     /* a streaming body goes here instead of into body (see app.h) */
     int (*feed)(avc_call_t *call, const char *p, size_t n);
     int (*feed_end)(avc_call_t *call);
+
+    /* a streamed answer (see avc_call_set_writer) */
+    avc_call_write_cb writer;
+    void *writer_data;
+    int streaming;              /* the header went out through the writer */
+    int stream_gone;            /* the writer failed: the client is gone */
 };
 
 /*
@@ -217,5 +228,18 @@ void avc__call_raw(avc_call_t *call, int status, const char *ctype,
 
 int avc__call_add_header(avc_call_t *call, const char *name,
                          const char *value);
+
+/*
+ * Stream the answer: begin fixes the status and the media type (headers
+ * added before go with it), write sends a piece (collected into the body
+ * when the host set no writer), end finishes the call.  write returns
+ * AVC_ECANCELED once the client is gone.
+ */
+int avc__call_stream_begin(avc_call_t *call, int status, const char *ctype);
+int avc__call_stream_write(avc_call_t *call, const char *p, size_t n);
+void avc__call_stream_end(avc_call_t *call);
+
+/* The app's caches, made on first use (NULL when out of memory). */
+struct avc_shcache_s *avc__app_cache(avc_app_t *app);
 
 #endif /* AVC_APP_INT_H */

@@ -3,6 +3,9 @@
  */
 #include "app_int.h"
 
+#include <avatarcore/cache.h>
+#include <avatarcore/llm.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +126,45 @@ avc_op_metrics(avc_call_t *call)
         avc_db_stat(app->db, AVC_DB_QUERIES),
         avc_db_stat(app->db, AVC_DB_ERRORS),
         avc_db_stat(app->db, AVC_DB_RECONNECTS));
+    if (app->llm) {
+        rc |= avc__buf_printf(&b,
+            "# HELP avatar_llm_active Language-model answers running now.\n"
+            "# TYPE avatar_llm_active gauge\n"
+            "avatar_llm_active %zu\n", avc_llm_active(app->llm));
+    }
+    if (app->cache) {
+        static const struct {
+            avc_shcache_stat_t which;
+            const char *name;
+            const char *help;
+        } st[] = {
+            { AVC_SHCACHE_EMBED_HITS, "avatar_cache_embedding_hits_total",
+              "Query embeddings found in the cache." },
+            { AVC_SHCACHE_EMBED_MISSES,
+              "avatar_cache_embedding_misses_total",
+              "Query embeddings not in the cache." },
+            { AVC_SHCACHE_ANSWER_HITS, "avatar_cache_semantic_hits_total",
+              "Training answers served from the semantic cache." },
+            { AVC_SHCACHE_ANSWER_MISSES,
+              "avatar_cache_semantic_misses_total",
+              "Training questions not in the semantic cache." },
+            { AVC_SHCACHE_EVICTIONS, "avatar_cache_evictions_total",
+              "Cache entries dropped to make room." },
+        };
+
+        for (i = 0; i < avc__countof(st); i++) {
+            rc |= avc__buf_printf(&b, "# HELP %s %s (all workers)\n"
+                                  "# TYPE %s counter\n%s %llu\n",
+                                  st[i].name, st[i].help, st[i].name,
+                                  st[i].name,
+                                  avc_shcache_stat(app->cache, st[i].which));
+        }
+        rc |= avc__buf_printf(&b,
+            "# HELP avatar_cache_bytes_used Bytes of the cache in use.\n"
+            "# TYPE avatar_cache_bytes_used gauge\n"
+            "avatar_cache_bytes_used %llu\n",
+            avc_shcache_stat(app->cache, AVC_SHCACHE_BYTES_USED));
+    }
     if (rc != 0) {
         avc__buf_free(&b);
         return AVC_ENOMEM;

@@ -18,7 +18,8 @@ typedef enum {
     AVC_SET_FLAG,
     AVC_SET_PATH,
     AVC_SET_ENUM,               /* one of the words in "values" */
-    AVC_SET_MSEC                /* milliseconds, 0 allowed */
+    AVC_SET_MSEC,               /* milliseconds, 0 allowed */
+    AVC_SET_NUMBER              /* a number in [min, max] ("min max") */
 } avc_set_kind_t;
 
 typedef struct {
@@ -35,12 +36,26 @@ static const avc_setting_t avc_settings[] = {
     { "rag", NULL, "ingest", AVC_SET_ENUM, "on off" },
     { "rag", NULL, "upload_wait", AVC_SET_MSEC, NULL },
     { "rag", NULL, "max_file_size", AVC_SET_UINT, NULL },
-    { "llm", "offline openai", "base_url", AVC_SET_URL, NULL },
+    { "chat", NULL, "scenarios", AVC_SET_PATH, NULL },
+    { "chat", NULL, "history_turns", AVC_SET_UINT, NULL },
+    { "prompts", NULL, "dir", AVC_SET_PATH, NULL },
+    { "cache", NULL, "semantic", AVC_SET_ENUM, "on off" },
+    { "cache", NULL, "semantic_threshold", AVC_SET_NUMBER,
+      "0.01 1" },
+    { "llm", "offline openrouter openai local", "base_url", AVC_SET_URL,
+      NULL },
     { "llm", NULL, "model", AVC_SET_TEXT, NULL },
     { "llm", NULL, "fallback_models", AVC_SET_TEXT, NULL },
     { "llm", NULL, "key", AVC_SET_SECRET, NULL },
     { "llm", NULL, "max_tokens", AVC_SET_UINT, NULL },
     { "llm", NULL, "timeout", AVC_SET_UINT, NULL },
+    { "llm", NULL, "connect_timeout", AVC_SET_UINT, NULL },
+    { "llm", NULL, "first_token_timeout", AVC_SET_UINT, NULL },
+    { "llm", NULL, "retries", AVC_SET_UINT, NULL },
+    { "llm", NULL, "backoff", AVC_SET_MSEC, NULL },
+    { "llm", NULL, "offline_pace", AVC_SET_MSEC, NULL },
+    { "llm", NULL, "temperature", AVC_SET_NUMBER, "0 2" },
+    { "llm", NULL, "context_window", AVC_SET_UINT, NULL },
     { "embeddings", "local openai", "base_url", AVC_SET_URL, NULL },
     { "embeddings", NULL, "model", AVC_SET_TEXT, NULL },
     { "embeddings", NULL, "dimensions", AVC_SET_UINT, NULL },
@@ -48,6 +63,11 @@ static const avc_setting_t avc_settings[] = {
     { "vector_store", "postgres pinecone", "host", AVC_SET_URL, NULL },
     { "vector_store", NULL, "index", AVC_SET_TEXT, NULL },
     { "vector_store", NULL, "key", AVC_SET_SECRET, NULL },
+    { "vector_store", NULL, "api_version", AVC_SET_TEXT, NULL },
+    { "vector_store", NULL, "timeout", AVC_SET_UINT, NULL },
+    { "vector_store", NULL, "query_timeout", AVC_SET_UINT, NULL },
+    { "vector_store", NULL, "attempts", AVC_SET_UINT, NULL },
+    { "vector_store", NULL, "backoff", AVC_SET_MSEC, NULL },
     { "stt", "pocketsphinx openai", "base_url", AVC_SET_URL, NULL },
     { "stt", NULL, "model", AVC_SET_TEXT, NULL },
     { "stt", NULL, "key", AVC_SET_SECRET, NULL },
@@ -111,7 +131,7 @@ avc_setting_check(const char *key, const char *value, int *secret)
 {
     const char *dot = strchr(key, '.'), *providers, *name;
     size_t i, n;
-    char *end;
+    char *end, *end2;
     unsigned long v;
 
     *secret = 0;
@@ -176,6 +196,16 @@ avc_setting_check(const char *key, const char *value, int *secret)
                 return "not a number of milliseconds up to 3600000";
             }
             return NULL;
+        case AVC_SET_NUMBER: {
+            double d = strtod(value, &end), lo, hi;
+
+            lo = strtod(s->values, &end2);
+            hi = strtod(end2, NULL);
+            if (end == value || *end != '\0' || !(d >= lo && d <= hi)) {
+                return "a number out of range";
+            }
+            return NULL;
+        }
         case AVC_SET_ENUM:
             return avc_word_in(value, s->values) ? NULL : "not one of the "
                    "allowed values";

@@ -149,3 +149,20 @@ avc__utf8_valid(const char *s, size_t n)
     }
     return 1;
 }
+
+size_t
+avc__utf8_prefix(const char *s, size_t max)
+{
+    size_t i = 0, chars = 0;
+
+    while (s[i] != '\0') {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            if (chars == max) {
+                break;
+            }
+            chars++;
+        }
+        i++;
+    }
+    return i;
+}

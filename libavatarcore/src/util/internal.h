@@ -35,5 +35,7 @@ char *avc__buf_steal(avc__buf_t *b, size_t *len);
 
 /* Is [p, p+n) valid UTF-8 (no overlongs, no surrogates)? */
 int avc__utf8_valid(const char *p, size_t n);
+/* The byte length of the first max characters of valid UTF-8 text s. */
+size_t avc__utf8_prefix(const char *s, size_t max);
 
 #endif /* AVC_INTERNAL_H */
