@@ -312,6 +312,62 @@ test_paragraphs(void)
     }
 }
 
+/*
+ * Sections: a chunk ends before a heading line when one lies in the second
+ * half of its room (ahead of paragraph breaks further on), and a chunk
+ * that starts with a heading takes no overlap from the section before;
+ * lines that end like a sentence or a list's lead-in are no headings.
+ */
+static void
+test_sections(void)
+{
+    static const char *const heads[] = {
+        "Appearance protection", "Filing a tire and wheel claim",
+        "## Eligibility", "Cosmetic package (add-on to tire and wheel)"
+    };
+    char text[8000];
+    avc_chunks_t *c;
+    size_t i, j, n, len = 0, at_head = 0, heads_seen = 0, ov_head = 0;
+    const char *s;
+
+    for (i = 0; i < countof(heads); i++) {
+        len += (size_t) snprintf(text + len, sizeof(text) - len, "%s\n",
+                                 heads[i]);
+        for (j = 0; j < 9; j++) {
+            len += (size_t) snprintf(text + len, sizeof(text) - len,
+                                     "%s%s", sentences[(i + j)
+                                                       % countof(sentences)],
+                                     j == 4 ? "\n\n" : j == 8 ? "\n" : " ");
+        }
+        /* lines that only look like headings */
+        len += (size_t) snprintf(text + len, sizeof(text) - len,
+                                 "Exclusions:\nTerm: 5 years.\n");
+    }
+    c = avc_chunk(text, len, 700, 150, NULL);
+    check(text, len, c, 700, 150, 1, "four sections");
+    for (i = 0; i < avc_chunks_count(c); i++) {
+        s = avc_chunks_text(c, i, &n);
+        for (j = 0; j < countof(heads); j++) {
+            if (strncmp(s, heads[j], strlen(heads[j])) == 0) {
+                at_head++;
+                ov_head += i > 0 && avc_chunks_offset(c, i)
+                                    < avc_chunks_offset(c, i - 1)
+                                      + strlen(avc_chunks_text(c, i - 1,
+                                                               NULL));
+            }
+            heads_seen += strstr(s, heads[j]) != NULL;
+        }
+        TAP_OK(strncmp(s, "Exclusions", 10) != 0
+               && strncmp(s, "Term:", 5) != 0, "chunk %zu does not start "
+               "at a line that is no heading", i);
+    }
+    TAP_IS(at_head, countof(heads), "every section's chunk starts at its "
+           "heading");
+    TAP_IS(ov_head, 0, "no overlap before a heading");
+    TAP_IS(heads_seen, countof(heads), "and no heading is repeated");
+    avc_chunks_free(c);
+}
+
 static void
 test_numbers(void)
 {
@@ -599,6 +655,7 @@ main(void)
 {
     test_args();
     test_paragraphs();
+    test_sections();
     test_numbers();
     test_utf8();
     test_small_sizes();

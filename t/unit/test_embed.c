@@ -123,6 +123,21 @@ analyse(const char *text)
     return out;
 }
 
+/* the class of the single word w (AVC__LX_*), -1 when it is not one */
+static int
+word_class(const char *w)
+{
+    avc__lx_t lx;
+    int cls = -1;
+
+    avc__lx_init_struct(&lx);
+    if (avc__lx_analyze(&lx, w, strlen(w)) == AVC_OK && lx.n == 1) {
+        cls = lx.words[0].cls;
+    }
+    avc__lx_free(&lx);
+    return cls;
+}
+
 static void
 test_lexer(void)
 {
@@ -156,6 +171,21 @@ test_lexer(void)
     TAP_STR(analyse("Truth-in-Lending (Reg. Z)"),
             "truth[=tila] in lending reg[=tila] z",
             "phrases with stopwords and punctuation");
+    TAP_STR(analyse("five years, a sixty-day notice, 30 days"),
+            "5 years a 60 day notice 30 days",
+            "number words are numbers (\"one\" is not)");
+    TAP_OK(strcmp(analyse("one hundred"), "one hundred") == 0,
+           "\"one\" and \"hundred\" stay words");
+    TAP_OK(word_class("now") == AVC__LX_STOP
+           && word_class("needn") == AVC__LX_STOP,
+           "now, needn: function words (NLTK's list)");
+    TAP_OK(word_class("someone") == AVC__LX_LIGHT
+           && word_class("nobody") == AVC__LX_LIGHT
+           && word_class("anywhere") == AVC__LX_LIGHT,
+           "someone, nobody, anywhere: damped like anyone and everything");
+    TAP_OK(sim("a plan for five years", "a plan for 5 years") > 0.99,
+           "\"five years\" and \"5 years\" embed alike (%.3f)",
+           sim("a plan for five years", "a plan for 5 years"));
     TAP_OK(avc__lx_concepts() > 40, "the built-in list has %zu concepts",
            avc__lx_concepts());
 

@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* internals of index.c for the tests */
+int avc__index_kernel(const char *name);
+int avc__index_scan(const avc_index_t *ix, const float *query, int bits,
+                    float *out);
+
 /* a small deterministic generator (xorshift64*) */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -368,9 +373,162 @@ test_edges(void)
     TAP_OK(1, "free(NULL) is a no-op");
 }
 
+/*
+ * Every scan kernel this CPU runs gives exactly the scores of the plain C
+ * ones, int8 and 4-bit, for dimensions that fill registers partly or not
+ * at all, and for extreme rows (every byte +-127, where a kernel whose
+ * 16-bit pairs saturated would fall short); the 4-bit scores approximate
+ * the cosines (a layout mixing up dimensions would not); and searches
+ * give the same results whatever the kernels.
+ */
+static void
+test_kernels(void)
+{
+    static const char *const names[] = {
+        "avx512vnni", "avxvnni", "avx2", "sse2"
+    };
+    static const size_t dims[] = { 8, 32, 96, 200, 512, 1536 };
+    size_t n = 300, d, dim, i, j, kn, m, ran = 0, bits;
+    float *want[2], *got, *vecs, *q, sc[2][10], qmax;
+    double err8, err4, c;
+    int64_t id[2][10];
+    avc_index_t *ix;
+    int same, search_same;
+
+    TAP_IS(avc__index_kernel("c"), AVC_OK, "the C kernel is always there");
+    TAP_IS(avc__index_kernel("mmx"), AVC_ENOTFOUND, "an unknown kernel");
+    for (d = 0; d < sizeof(dims) / sizeof(dims[0]); d++) {
+        dim = dims[d];
+        vecs = malloc((n + 1) * dim * sizeof(float));
+        want[0] = malloc(n * sizeof(float));
+        want[1] = malloc(n * sizeof(float));
+        got = malloc(n * sizeof(float));
+        ix = avc_index_new(dim, 0);
+        for (i = 0; i < n; i++) {
+            rand_vec(vecs + i * dim, dim);
+            if (i % 10 == 0) {
+                /* every component at full scale, signs by pattern */
+                for (j = 0; j < dim; j++) {
+                    vecs[i * dim + j] = (i / 10 + j) % 3 ? 1.0f : -1.0f;
+                }
+            }
+            avc_index_add(ix, (int64_t) i + 1, 0, vecs + i * dim);
+        }
+        q = vecs + n * dim;
+        for (kn = 0; kn < 2; kn++) {
+            if (kn == 0) {
+                rand_vec(q, dim);
+            } else {
+                for (j = 0; j < dim; j++) {
+                    q[j] = j % 3 ? 1.0f : -1.0f;
+                }
+            }
+            avc__index_kernel("c4");
+            avc__index_scan(ix, q, 8, want[0]);
+            avc__index_scan(ix, q, 4, want[1]);
+            avc_index_search(ix, q, 10, NULL, 0, id[0], sc[0], &m);
+
+            /* in cosines: the scores are in steps of max|q| / 127 */
+            for (j = 0, c = 0; j < dim; j++) {
+                c += (double) q[j] * q[j];
+            }
+            for (j = 0, qmax = 0; j < dim; j++) {
+                if (fabsf(q[j]) / sqrt(c) > qmax) {
+                    qmax = (float) (fabsf(q[j]) / sqrt(c));
+                }
+            }
+            for (i = 0, err8 = 0, err4 = 0; i < n; i++) {
+                c = cosine(q, vecs + i * dim, dim);
+                err8 = fmax(err8, fabs(want[0][i] * qmax / 127 - c));
+                err4 = fmax(err4, fabs(want[1][i] * qmax / 127 - c));
+            }
+            TAP_OK(err8 < 0.02 && err4 < 0.2, "dim %zu, %s query: int8 and "
+                   "4-bit scores near the cosines (%.3f, %.3f)", dim,
+                   kn ? "full-scale" : "random", err8, err4);
+
+            for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                if (avc__index_kernel(names[i]) != AVC_OK) {
+                    continue;
+                }
+                ran++;
+                same = 1;
+                for (bits = 4; bits <= 8; bits += 4) {
+                    memset(got, 0, n * sizeof(float));
+                    if (avc__index_scan(ix, q, (int) bits, got)
+                        == AVC_ENOTFOUND)
+                    {
+                        continue;
+                    }
+                    same &= memcmp(got, want[bits == 4], n * sizeof(float))
+                            == 0;
+                }
+                avc_index_search(ix, q, 10, NULL, 0, id[1], sc[1], &m);
+                search_same = memcmp(id[0], id[1], sizeof(id[0])) == 0
+                              && memcmp(sc[0], sc[1], sizeof(sc[0])) == 0;
+                TAP_OK(same && search_same, "kernel %s, dim %zu, %s query: "
+                       "the C kernels' scores and search results",
+                       names[i], dim, kn ? "full-scale" : "random");
+            }
+        }
+        avc_index_free(ix);
+        free(vecs);
+        free(want[0]);
+        free(want[1]);
+        free(got);
+    }
+    avc__index_kernel(NULL);
+    tap_diag("%zu kernel checks on this CPU", ran);
+}
+
+/*
+ * Dense scores, as local embeddings of one subject give (every vector
+ * near a common direction, cosines within a few hundredths of each other
+ * at the top): the 4-bit pre-scan still hands every true top-k row to the
+ * int8 and float re-scoring, so the search equals brute force, as the
+ * int8-only scan does.
+ */
+static void
+test_dense(void)
+{
+    size_t n = 20000, dim = 128, k = 50, i, j;
+    float *vecs = malloc(n * dim * sizeof(float)), base[128];
+    int64_t *ids = malloc(n * sizeof(int64_t));
+    uint32_t *tags = calloc(n, sizeof(uint32_t));
+    avc_index_t *ix = avc_index_new(dim, 0);
+    const char *kern[] = { "c4", "c", NULL };
+    double err;
+    int kn;
+
+    rand_vec(base, dim);
+    for (i = 0; i < n; i++) {
+        rand_vec(vecs + i * dim, dim);
+        for (j = 0; j < dim; j++) {
+            vecs[i * dim + j] = 3 * base[j] + vecs[i * dim + j];
+        }
+        ids[i] = (int64_t) i + 1;
+        avc_index_add(ix, ids[i], 0, vecs + i * dim);
+    }
+    for (kn = 0; kn < 3; kn++) {
+        if (kern[kn] && avc__index_kernel(kern[kn]) != AVC_OK) {
+            continue;
+        }
+        avc__index_kernel(kern[kn]);
+        TAP_IS(compare(ix, vecs, ids, tags, n, dim, k, 20, NULL, 0, &err), 0,
+               "dense scores, 20,000 rows, top 50, kernels %s: equals "
+               "brute force (%s)", kern[kn] ? kern[kn] : "best",
+               kn == 1 ? "int8 throughout" : "4-bit pre-scan");
+    }
+    avc__index_kernel(NULL);
+    avc_index_free(ix);
+    free(vecs);
+    free(ids);
+    free(tags);
+}
+
 int
 main(void)
 {
+    test_kernels();
     test_edges();
     test_half();
     test_exact(500, 32);
@@ -378,5 +536,6 @@ main(void)
     test_exact(3000, 512);
     test_remove_and_tags();
     test_fp16();
+    test_dense();
     return tap_done();
 }

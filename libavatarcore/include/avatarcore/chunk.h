@@ -18,21 +18,29 @@
  * splitter): a chunk ends at the strongest boundary the text offers in
  * the second half of its room, trying in order
  *
- *   a paragraph break (a blank line), a line break, the end of a sentence
- *   (". ", "? " or "! " before anything but a lower-case letter; not
- *   after abbreviations such as "e.g.", "Mr." or an initial), a blank
- *   between words,
+ *   the break before a heading (a line of at most 80 bytes of its own,
+ *   followed by text, starting with a capital, a digit or "#", not ending
+ *   with . , ; : ! or a quote, not a list item: "Appearance protection",
+ *   "## Eligibility"), a paragraph break (a blank line), a line break, the
+ *   end of a sentence (". ", "? " or "! " before anything but a
+ *   lower-case letter; not after abbreviations such as "e.g.", "Mr." or an
+ *   initial), a blank between words,
  *
  * and, when none is there, the strongest one in the first half; only a
  * single word longer than a chunk is cut between two characters (never
  * inside a UTF-8 sequence).  Since splits happen only at blanks, numbers
  * such as "$1,250.00" or "5.9%" stay whole.
  *
+ * So chunks follow the sections of a document, and a passage about one
+ * product or rule is not shared out between two chunks.
+ *
  * From the second chunk on, a chunk starts with up to overlap characters
  * of the previous chunk's end, so that a passage cut in two can still be
- * found whole in one of them.  The overlap begins at the first sentence
- * (or line) start within those characters, else at the first word start;
- * it never takes all of the previous chunk, so offsets strictly increase.
+ * found whole in one of them; not when it starts with a heading (a new
+ * section needs nothing of the one before).  The overlap begins at the
+ * first sentence (or line) start within those characters, else at the
+ * first word start; it never takes all of the previous chunk, so offsets
+ * strictly increase.
  *
  * The result depends only on the input and the two sizes.  Thread-safe;
  * CPU-bound (linear in the input): a host running an event loop should

@@ -2,20 +2,31 @@
  * avatarcore/index.h - an in-memory vector index for one dealership's
  * chunks: exact nearest-neighbour search by cosine similarity.
  *
- * Each vector is kept twice: int8-quantised with a per-vector scale (for
- * the scan) and at full precision (float32, or IEEE half precision with
- * AVC_INDEX_FP16) for re-scoring.  A search quantises the query, scans
- * every vector with an int8 dot product into int32 (SSE2, or AVX2 where
- * the CPU has it), keeps the best max(64, 2k + 32) candidates in a
- * min-heap, re-scores those at full precision and returns the best k.
- * With float32 re-scoring the answer equals a brute-force float search whenever the int8 error (about 1e-3
- * of a cosine) is smaller than the gap between the k-th and the
- * candidate-th best score, which holds for real embeddings.
+ * Each vector is kept three times: quantised to 4 bits and to int8, each
+ * with a per-vector scale (for the scans), and at full precision
+ * (float32, or IEEE half precision with AVC_INDEX_FP16) for re-scoring.
+ * A search quantises the query and
  *
- * Memory per vector: dim bytes (int8) + 4 dim (float32) or 2 dim (fp16)
- * + about 40 bytes (id, tag, scale, id map).  For 100,000 chunks of 512
- * dimensions: 51 MB + 205 MB (float32) or 102 MB (fp16) + 4 MB, i.e.
- * about 260 MB or 157 MB; at 1,536 dimensions about 770 MB or 465 MB.
+ *   1. scans every vector with a 4-bit dot product (AVX-512 VNNI or AVX2
+ *      where the CPU has them) and keeps the best 16 c by partial
+ *      selection, where c = max(64, 2k + 32);
+ *   2. re-scores those in int8 and keeps the best c;
+ *   3. re-scores those at full precision and returns the best k.
+ *
+ * Small indexes (under 32 c vectors) and CPUs without a SIMD 4-bit
+ * kernel skip step 1: every vector is scanned in int8.  The answer equals
+ * a brute-force float search whenever the quantisation errors (about
+ * 1e-2 of a cosine in 4 bits, 1e-3 in int8) are smaller than the gaps
+ * they must not cross: on the benchmark's 100,000 chunks of local
+ * embeddings (tools/bench/retrieval checks it on every run) the exact top
+ * 50 are always found; the lowest of them ranked about 500th of the 2,112
+ * kept in 4 bits.
+ *
+ * Memory per vector: dim bytes (int8) + dim / 2 (4 bits) + 4 dim
+ * (float32) or 2 dim (fp16) + about 44 bytes (id, tag, scales, id map).
+ * For 100,000 chunks of 512 dimensions: 51 + 26 + 205 MB (float32) or
+ * 102 MB (fp16) + 4 MB, i.e. about 286 MB or 183 MB; at 1,536 dimensions
+ * about 850 MB or 540 MB.
  *
  * Vectors are L2-normalised on insertion (a zero vector stays zero and
  * scores 0), so scores are cosines in [-1, 1].

@@ -6,8 +6,9 @@
  * start may lie before p by the overlap.  Its end is chosen by one scan
  * of the room left after the overlap: each "word end" (a non-blank byte
  * followed by a blank) is a candidate, graded by the blank run after it
- * (paragraph, line, sentence or word), and the strongest grade found in
- * the second half of the room wins, the furthest of that grade.
+ * (section when a heading follows, paragraph, line, sentence or word),
+ * and the strongest grade found in the second half of the room wins, the
+ * furthest of that grade.
  *
  * Positions are bytes; sizes are code points, counted as the bytes that
  * are not UTF-8 continuation bytes, so the input is validated first.
@@ -27,8 +28,12 @@ enum {
     AVC_CHUNK_SENTENCE,
     AVC_CHUNK_LINE,
     AVC_CHUNK_PARAGRAPH,
+    AVC_CHUNK_SECTION,
     AVC_CHUNK_GRADES
 };
+
+/* a heading: a line of at most this many bytes, see avc_chunk_heading() */
+#define AVC_CHUNK_HEADING_MAX  80
 
 struct avc_chunks_s {
     size_t n;
@@ -130,8 +135,54 @@ avc_chunk_period_ends(const unsigned char *t, size_t dot)
 }
 
 /*
+ * Does a heading start at line start j?  A short line of its own, followed
+ * by text on the next line, that does not read as a sentence or as the
+ * lead-in of a list: it starts with a capital, a digit or '#' (Markdown)
+ * and does not end with . , ; : ! or a closing quote; a list item ("- ",
+ * "* ") is no heading.  "Appearance protection", "Filing a claim",
+ * "## Eligibility" are; "Exclusions:", "Term: 5 years." are not.
+ */
+static int
+avc_chunk_heading(const avc_chunker_t *ck, size_t j)
+{
+    const unsigned char *t = ck->t;
+    size_t e, last, k;
+
+    if (j >= ck->end
+        || !((t[j] >= 'A' && t[j] <= 'Z') || (t[j] >= '0' && t[j] <= '9')
+             || t[j] == '#'))
+    {
+        return 0;
+    }
+    for (e = j; e < ck->end && t[e] != '\n' && e - j <= AVC_CHUNK_HEADING_MAX;
+         e++)
+    {
+        /* to the end of the line */
+    }
+    if (e >= ck->end || t[e] != '\n' || e - j > AVC_CHUNK_HEADING_MAX) {
+        return 0;
+    }
+    for (last = e; last > j && avc_chunk_blank(t[last - 1]); last--) {
+        /* trailing blanks */
+    }
+    if (last - j < 3 || strchr(".,;:!\"'", t[last - 1]) != NULL
+        || (last >= j + 3 && t[last - 3] == 0xe2 && t[last - 2] == 0x80))
+    {
+        return 0;
+    }
+    /* text follows on the next line (not a blank line, not the end) */
+    for (k = e + 1; k < ck->end && (t[k] == ' ' || t[k] == '\t'
+                                    || t[k] == '\r'); k++)
+    {
+        /* leading blanks */
+    }
+    return k < ck->end && t[k] != '\n';
+}
+
+/*
  * The grade of the word end at i (t[i - 1] not blank, t[i] blank): by the
- * blank run from i, or by the punctuation before i and the letter after.
+ * blank run from i (a line or paragraph break before a heading marks a
+ * section), or by the punctuation before i and the letter after.
  */
 static int
 avc_chunk_grade(const avc_chunker_t *ck, size_t i)
@@ -142,6 +193,9 @@ avc_chunk_grade(const avc_chunker_t *ck, size_t i)
     newlines = 0;
     for (j = i; j < ck->end && avc_chunk_blank(t[j]); j++) {
         newlines += (t[j] == '\n');
+    }
+    if (newlines >= 1 && avc_chunk_heading(ck, j)) {
+        return AVC_CHUNK_SECTION;
     }
     if (newlines >= 2) {
         return AVC_CHUNK_PARAGRAPH;
@@ -226,12 +280,12 @@ avc_chunk_pick(const avc_chunker_t *ck, size_t p, size_t room,
         return ck->end;
     }
 
-    for (g = AVC_CHUNK_PARAGRAPH; g > AVC_CHUNK_CHAR; g--) {
+    for (g = AVC_CHUNK_SECTION; g > AVC_CHUNK_CHAR; g--) {
         if (best[g]) {
             return best[g];
         }
     }
-    for (g = AVC_CHUNK_PARAGRAPH; g > AVC_CHUNK_CHAR; g--) {
+    for (g = AVC_CHUNK_SECTION; g > AVC_CHUNK_CHAR; g--) {
         if (any[g]) {
             return any[g];
         }
@@ -330,7 +384,10 @@ avc_chunk_split(const avc_chunker_t *ck, size_t size, size_t overlap,
     while (p < ck->end) {
         s = p;
         ov = 0;
-        if (have_prev && overlap) {
+        /* a chunk that starts with a heading needs nothing before it */
+        if (have_prev && overlap
+            && avc_chunk_grade(ck, pe) != AVC_CHUNK_SECTION)
+        {
             s = avc_chunk_overlap(ck, ps, pe, overlap);
             if (s < pe) {
                 /* the blanks between the two count as well */

@@ -77,53 +77,20 @@ static const char *avc_lx_light[] = {
 };
 
 /*
- * Irregular forms that Porter's rules cannot reduce: the stem is taken
- * from the base form, so "paid" meets "pays", "sold" meets "selling" and
- * "written" meets "write".  Forms that are also other words ("left",
- * "won", "rose") are not here.  Sorted at init.
- */
-static const char *avc_lx_forms[][2] = {
-    { "began", "begin" }, { "begun", "begin" }, { "bought", "buy" },
-    { "broke", "break" }, { "broken", "break" }, { "brought", "bring" },
-    { "built", "build" }, { "caught", "catch" }, { "children", "child" },
-    { "chose", "choose" }, { "chosen", "choose" }, { "dealt", "deal" },
-    { "drawn", "draw" }, { "drew", "draw" }, { "driven", "drive" },
-    { "drove", "drive" }, { "fallen", "fall" }, { "fell", "fall" },
-    { "felt", "feel" }, { "forgot", "forget" }, { "forgotten", "forget" },
-    { "froze", "freeze" }, { "frozen", "freeze" }, { "gave", "give" },
-    { "given", "give" }, { "gone", "go" }, { "got", "get" },
-    { "gotten", "get" }, { "grew", "grow" }, { "grown", "grow" },
-    { "held", "hold" }, { "kept", "keep" }, { "knew", "know" },
-    { "known", "know" }, { "laid", "lay" }, { "lent", "lend" },
-    { "lost", "lose" }, { "made", "make" }, { "meant", "mean" },
-    { "men", "man" }, { "overpaid", "overpay" }, { "paid", "pay" },
-    { "prepaid", "prepay" }, { "ran", "run" }, { "ridden", "ride" },
-    { "rode", "ride" }, { "said", "say" }, { "sent", "send" },
-    { "shown", "show" }, { "sold", "sell" }, { "spent", "spend" },
-    { "spoke", "speak" }, { "spoken", "speak" }, { "stole", "steal" },
-    { "stolen", "steal" }, { "stood", "stand" }, { "struck", "strike" },
-    { "taken", "take" }, { "taught", "teach" }, { "thought", "think" },
-    { "threw", "throw" }, { "thrown", "throw" }, { "told", "tell" },
-    { "took", "take" }, { "understood", "understand" },
-    { "unpaid", "unpay" }, { "went", "go" }, { "women", "woman" },
-    { "wore", "wear" }, { "worn", "wear" }, { "written", "write" },
-    { "wrote", "write" }
-};
-
-/*
  * Number words become numbers, so "five years" meets "5 years" and "a
- * sixty-day notice" meets "60 days".  ("one" stays a word: it is more
- * often a pronoun.)  Sorted at init.
+ * sixty-day notice" meets "60 days".  "one" stays a word (more often a
+ * pronoun), and so do "hundred" and "thousand", which multiply the word
+ * before them.  Sorted at init.
  */
 static const char *avc_lx_numbers[][2] = {
     { "eight", "8" }, { "eighteen", "18" }, { "eighty", "80" },
     { "eleven", "11" }, { "fifteen", "15" }, { "fifty", "50" },
     { "five", "5" }, { "forty", "40" }, { "four", "4" },
-    { "fourteen", "14" }, { "hundred", "100" }, { "nine", "9" },
+    { "fourteen", "14" }, { "nine", "9" },
     { "nineteen", "19" }, { "ninety", "90" }, { "seven", "7" },
     { "seventeen", "17" }, { "seventy", "70" }, { "six", "6" },
     { "sixteen", "16" }, { "sixty", "60" }, { "ten", "10" },
-    { "thirteen", "13" }, { "thirty", "30" }, { "thousand", "1000" },
+    { "thirteen", "13" }, { "thirty", "30" },
     { "three", "3" }, { "twelve", "12" }, { "twenty", "20" },
     { "two", "2" }, { "zero", "0" }
 };
@@ -704,15 +671,8 @@ avc_lx_add_word(avc__lx_t *lx, char *w, size_t wl)
         digit |= avc_lx_is_digit(w[i]);
         amp |= w[i] == '&';
     }
-    base = avc_lx_pair(avc_lx_forms, avc__countof(avc_lx_forms), w);
-    if (base) {
-        sl = strlen(base);
-        memcpy(stem, base, sl + 1);
-        sl = avc__lx_stem(stem, sl);
-    } else {
-        memcpy(stem, w, wl + 1);
-        sl = digit || amp ? wl : avc__lx_stem(stem, wl);
-    }
+    memcpy(stem, w, wl + 1);
+    sl = digit || amp ? wl : avc__lx_stem(stem, wl);
 
     wd = &lx->words[lx->n];
     memset(wd, 0, sizeof(*wd));
@@ -1186,8 +1146,6 @@ avc_lx_once(void)
           avc_lx_strcmp);
     qsort(avc_lx_light, avc__countof(avc_lx_light), sizeof(char *),
           avc_lx_strcmp);
-    qsort(avc_lx_forms, avc__countof(avc_lx_forms), sizeof(avc_lx_forms[0]),
-          avc_lx_strcmp);
     qsort(avc_lx_numbers, avc__countof(avc_lx_numbers),
           sizeof(avc_lx_numbers[0]), avc_lx_strcmp);
 
@@ -1197,10 +1155,6 @@ avc_lx_once(void)
     }
     for (i = 0; i < avc__countof(avc_lx_light); i++) {
         h = avc_lx_fnv(h, avc_lx_light[i], strlen(avc_lx_light[i]) + 1);
-    }
-    for (i = 0; i < avc__countof(avc_lx_forms); i++) {
-        h = avc_lx_fnv(h, avc_lx_forms[i][0], strlen(avc_lx_forms[i][0]) + 1);
-        h = avc_lx_fnv(h, avc_lx_forms[i][1], strlen(avc_lx_forms[i][1]) + 1);
     }
     for (i = 0; i < avc__countof(avc_lx_numbers); i++) {
         h = avc_lx_fnv(h, avc_lx_numbers[i][0],
