@@ -13,11 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* internals of index.c for the tests */
-int avc__index_kernel(const char *name);
-int avc__index_scan(const avc_index_t *ix, const float *query, int bits,
-                    float *out);
-
 /* a small deterministic generator (xorshift64*) */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 

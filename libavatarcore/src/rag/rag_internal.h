@@ -140,6 +140,16 @@ void avc__oai_cancel(avc__oai_op_t *op);
  */
 int avc__ids_parse(const char *lit, int64_t **ids, size_t *n);
 
+/*
+ * Index internals for the tests: force a scan kernel by name ("c", "c4",
+ * "avx2" ...; NULL: the CPU's best again), and one raw scan of every row
+ * at 8 or 4 bits into out[avc_index_size(ix)].
+ */
+struct avc_index_s;
+int avc__index_kernel(const char *name);
+int avc__index_scan(const struct avc_index_s *ix, const float *query,
+                    int bits, float *out);
+
 /* IEEE half precision, for the index's re-scoring copy */
 uint16_t avc__f32_to_f16(float f);
 float avc__f16_to_f32(uint16_t h);
