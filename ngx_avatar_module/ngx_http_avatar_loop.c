@@ -220,6 +220,15 @@ ngx_http_avatar_timer_start(void *host, void *htimer, uint64_t ms)
 {
     ngx_http_avatar_timer_t  *t = htimer;
 
+    /*
+     * ngx_add_timer() keeps an armed timer whose new deadline is within
+     * NGX_TIMER_LAZY_DELAY (300 ms) of the old one; the core's timers
+     * (libcurl's "now" among them) must fire when asked: re-arm exactly
+     */
+    if (t->ev.timer_set) {
+        ngx_del_timer(&t->ev);
+    }
+
     ngx_add_timer(&t->ev, (ngx_msec_t) ms);
 }
 
