@@ -4,32 +4,13 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use AvatarTest;
+use AvatarTest qw(wait_for start_mock);
 use Test::More;
 use JSON::PP;
-use IPC::Open2;
 use Time::HiRes qw(sleep);
 
 my $t = AvatarTest->new;
 my $dir = $t->dir;
-
-sub mock {
-    my ($script, @args) = @_;
-    my ($out, $in);
-    my $pid = open2($out, $in, 'perl', "$AvatarTest::TOP/tools/mock/$script",
-                    '--watch-stdin', '--quiet', @args);
-    chomp(my $port = <$out>);
-    return ($pid, $port, $in);
-}
-
-sub wait_for {
-    my ($cond, $secs) = @_;
-    for (1 .. $secs * 10) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    return 0;
-}
 
 sub lines {
     my ($file) = @_;
@@ -44,7 +25,7 @@ $t->bootstrap_admin('boss@example.com', 'Adm1n!pass');
 
 # Mailgun
 my $log = "$dir/mailgun.jsonl";
-my ($mg, $mgport, $mgin) = mock('mailgun.pl', '--key', 'key-secret-123',
+my ($mg, $mgport, $mgin) = start_mock('mailgun.pl', '--key', 'key-secret-123',
                                 '--domain', 'mg.example.com', '--log', $log);
 $ENV{AVC_TEST_MAILGUN_KEY} = 'key-secret-123';
 my $mailgun = "avatar_mail mailgun base_url=http://127.0.0.1:$mgport "
@@ -77,7 +58,7 @@ close $mgin;
 waitpid $mg, 0;
 
 # Mailgun refusing the key: the mail stays queued with the reason
-($mg, $mgport, $mgin) = mock('mailgun.pl', '--key', 'another-key');
+($mg, $mgport, $mgin) = start_mock('mailgun.pl', '--key', 'another-key');
 $t->stop_nginx;
 $t->start_nginx(http => "avatar_mail mailgun base_url=http://127.0.0.1:$mgport "
                       . "domain=mg.example.com key=env:AVC_TEST_MAILGUN_KEY;");
@@ -94,7 +75,7 @@ waitpid $mg, 0;
 # SMTP sink that fails the first message: the queue retries
 my $spool = "$dir/smtp";
 mkdir $spool;
-my ($sm, $smport, $smin) = mock('smtp-sink.pl', '--dir', $spool, '--fail', '1');
+my ($sm, $smport, $smin) = start_mock('smtp-sink.pl', '--dir', $spool, '--fail', '1');
 $t->stop_nginx;
 $t->start_nginx(http => "avatar_public_url https://adam.example.com;\n"
     . "avatar_mail smtp url=smtp://127.0.0.1:$smport "

@@ -30,21 +30,7 @@ my $dbr = $t->login('da@bravo.com', 'Super!pass1');
 my $data = "$AvatarTest::TOP/t/data";
 sub slurp { local (@ARGV, $/) = @_; <> }
 
-sub upload {
-    my ($id, $topic, $token, @files) = @_;
-    my $b = 'AvAtArBoUnDaRy' . int(rand(1e9));
-    my $body = '';
-    for my $f (@files) {
-        my ($name, $content, $field) = @$f;
-        $body .= "--$b\r\nContent-Disposition: form-data; name=\"" . ($field // 'files')
-               . "\"; filename=\"$name\"\r\nContent-Type: application/octet-stream"
-               . "\r\n\r\n$content\r\n";
-    }
-    $body .= "--$b--\r\n";
-    return $t->http('POST', "/api/v1/rag/$id/upload/$topic", token => $token,
-                    body => $body,
-                    headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
-}
+sub upload { $t->upload(@_) }
 
 sub docs { $t->psql("SELECT count(*) FROM documents") }
 

@@ -20,12 +20,7 @@ is($t->post("/api/v1/rag/$did/initialize", token => $sa)->{status}, 201,
 
 sub upload {
     my ($name, $content) = @_;
-    my $b = 'QuEuEbOuNdArY';
-    my $body = "--$b\r\nContent-Disposition: form-data; name=\"files\"; "
-             . "filename=\"$name\"\r\n\r\n$content\r\n--$b--\r\n";
-    return $t->http('POST', "/api/v1/rag/$did/upload/playbooks", token => $sa,
-                    body => $body,
-                    headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
+    return $t->upload($did, 'playbooks', $sa, [$name, $content]);
 }
 
 my $text = "Menu Selling Playbook\n\nPresent every product on the menu, "

@@ -11,20 +11,16 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use AvatarTest;
+use AvatarTest qw(start_mock);
 use Test::More;
 use JSON::PP;
 use HTTP::Tiny;
-use IPC::Open2;
 use Time::HiRes qw(sleep);
 
 my $KEY = 'pc-integration-key-31f7';
 
 # the mock, alive as long as its stdin is
-my $mock_pid = open2(my $mock_out, my $mock_in, 'perl',
-                     "$AvatarTest::TOP/tools/mock/pinecone.pl",
-                     '--watch-stdin', '--quiet', '--key', $KEY);
-chomp(my $mport = <$mock_out> // '');
+my ($mock_pid, $mport, $mock_in) = start_mock('pinecone.pl', '--key', $KEY);
 ok($mport =~ /^\d+$/, 'the Pinecone mock listens') or BAIL_OUT('no mock');
 my $ua = HTTP::Tiny->new(timeout => 10);
 
@@ -62,13 +58,7 @@ for my $d ($alpha, $bravo) {
 
 sub upload {
     my ($id, $topic, $name, $content) = @_;
-    my $bd = 'PiNeCoNeBoUnDaRy';
-    my $body = "--$bd\r\nContent-Disposition: form-data; name=\"files\"; "
-             . "filename=\"$name\"\r\n\r\n$content\r\n--$bd--\r\n";
-    my $ct = "multipart/form-data; boundary=$bd";
-    my $r = $t->http('POST', "/api/v1/rag/$id/upload/$topic", token => $sa,
-                     body => $body, headers => { 'Content-Type' => $ct });
-    return $r->{json}{documents}[0];
+    return $t->upload($id, $topic, $sa, [$name, $content])->{json}{documents}[0];
 }
 
 sub chunk_ids {

@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use AvatarTest;
+use AvatarTest qw(sse_events);
 use Test::More;
 use JSON::PP;
 
@@ -60,34 +60,12 @@ mileage limit long before its time limit, which is the strongest reason to
 consider a service contract.
 EOF
 
-sub upload {
-    my ($id, $topic, $token, $name, $content) = @_;
-    my $b = 'AvAtArBoUnDaRy' . int(rand(1e9));
-    my $body = "--$b\r\nContent-Disposition: form-data; name=\"files\"; "
-             . "filename=\"$name\"\r\nContent-Type: text/plain\r\n\r\n"
-             . "$content\r\n--$b--\r\n";
-    return $t->http('POST', "/api/v1/rag/$id/upload/$topic", token => $token,
-                    body => $body,
-                    headers => { 'Content-Type' => "multipart/form-data; boundary=$b" });
-}
-
 sub chat {
     my ($token, $json, %o) = @_;
     return $t->post('/api/v1/chat/', token => $token, json => $json, %o);
 }
 
 # SSE: the events of a streamed answer, in order
-sub sse {
-    my ($body) = @_;
-    my @ev;
-    for my $block (split /\n\n/, $body // '') {
-        my ($event) = $block =~ /^event: (\S+)$/m;
-        my ($data) = $block =~ /^data: (.*)$/m;
-        push @ev, [$event, decode_json($data)] if defined $event;
-    }
-    return @ev;
-}
-
 sub messages { $t->psql("SELECT count(*) FROM messages") }
 
 # bad input: a clear 422/404, nothing stored
@@ -123,9 +101,9 @@ is(messages(), 0, 'nothing was stored');
 # material
 is($t->post("/api/v1/rag/$da_id/initialize", token => $da)->{status}, 201,
    'knowledge base initialized');
-is(upload($da_id, 'product_knowledge', $da, 'gap_basics.txt', $gap)->{status}, 201,
+is($t->upload($da_id, 'product_knowledge', $da, ['gap_basics.txt', $gap])->{status}, 201,
    'GAP material uploaded');
-is(upload($da_id, 'product_knowledge', $da, 'vsc_essentials.txt', $vsc)->{status}, 201,
+is($t->upload($da_id, 'product_knowledge', $da, ['vsc_essentials.txt', $vsc])->{status}, 201,
    'service contract material uploaded');
 
 # a training answer, as JSON
@@ -171,7 +149,7 @@ is($r->{status}, 200, 'an SSE answer');
 like($r->{headers}{'content-type'}, qr{^text/event-stream}, '... as text/event-stream');
 is($r->{headers}{'x-accel-buffering'}, 'no', '... X-Accel-Buffering: no');
 is($r->{headers}{'content-length'}, undef, '... with no length (streamed)');
-my @ev = sse($r->{body});
+my @ev = sse_events($r->{body});
 my @names = map { $_->[0] } @ev;
 is_deeply([ @names[-2, -1] ], ['sources', 'done'], '... ending with sources and done');
 ok(!grep({ $_ ne 'token' } @names[0 .. $#names - 2]), '... tokens before them');
@@ -185,7 +163,7 @@ ok(exists $ev[-1][1]{usage}{prompt_tokens}, '... and usage');
 # an SSE miss: several tokens, usage counted
 $r = chat($u, { message => 'Who benefits most from buying GAP?' },
           headers => { Accept => 'text/event-stream' });
-@ev = sse($r->{body});
+@ev = sse_events($r->{body});
 ok((grep { $_->[0] eq 'token' } @ev) > 3, 'a streamed miss arrives in several tokens');
 is($ev[-1][1]{cache}, 'miss', '... done says miss');
 ok($ev[-1][1]{usage}{completion_tokens} > 0, '... with completion tokens');
@@ -269,7 +247,7 @@ $r = $t->post('/api/v1/chat/prewarm', token => $u, json => {});
 is($r->{status}, 422, 'prewarm without a session: 422');
 
 # the material changes: the cached answer is not used any more
-$r = upload($da_id, 'product_knowledge', $da, 'more.txt', "Credit life insurance pays off the loan if the borrower dies.\n");
+$r = $t->upload($da_id, 'product_knowledge', $da, ['more.txt', "Credit life insurance pays off the loan if the borrower dies.\n"]);
 is($r->{status}, 201, 'more material uploaded');
 my $more_id = $r->{json}{documents}[0]{id};
 $r = chat($u2, { message => 'What does GAP protection cover after a total loss?' });

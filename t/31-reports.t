@@ -8,7 +8,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use AvatarTest;
+use AvatarTest qw(wait_for);
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -43,15 +43,6 @@ $tok{daNone} = $t->login('da.none@example.com', $PW);
 my $INACC = 'Thank you for your feedback. Your report has been submitted '
           . 'for review.';
 my $TEAM = 'Your message has been sent to the team.';
-
-sub wait_for {
-    my ($cond, $secs) = @_;
-    for (1 .. $secs * 10) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    return 0;
-}
 
 sub stored {
     $t->psql('SELECT (SELECT count(*) FROM reports) || \'/\''

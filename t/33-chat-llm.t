@@ -8,20 +8,16 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use AvatarTest;
+use AvatarTest qw(wait_for start_mock sse_events);
 use Test::More;
 use JSON::PP;
-use IPC::Open2;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 
 my $t = AvatarTest->new;
 
-my ($mpid, $mout, $min);
-$mpid = open2($mout, $min, 'perl', "$AvatarTest::TOP/tools/mock/openai-chat.pl",
-              '--watch-stdin', '--quiet', '--key', 'sk-test-123',
-              '--text', 'Adam says a service contract covers repairs after the factory warranty ends.');
-chomp(my $mport = <$mout>);
+my ($mpid, $mport, $min) = start_mock('openai-chat.pl', '--key', 'sk-test-123',
+    '--text', 'Adam says a service contract covers repairs after the factory warranty ends.');
 
 $ENV{OPENROUTER_API_KEY} = 'sk-test-123';
 $t->start_api(main => 'env OPENROUTER_API_KEY;',
@@ -49,30 +45,11 @@ sub chat {
     my ($json, %o) = @_;
     return $t->post('/api/v1/chat/', token => $u, json => $json, %o);
 }
-sub sse {
-    my ($body) = @_;
-    my @ev;
-    for my $block (split /\n\n/, $body // '') {
-        my ($event) = $block =~ /^event: (\S+)$/m;
-        my ($data) = $block =~ /^data: (.*)$/m;
-        push @ev, [$event, decode_json($data)] if defined $event;
-    }
-    return @ev;
-}
 sub metric {
     my ($name) = @_;
     my $m = $t->get('/metrics')->{body} // '';
     return $m =~ /^\Q$name\E (\d+)/m ? $1 : undef;
 }
-sub wait_for {
-    my ($cond, $secs) = @_;
-    for (1 .. $secs * 20) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return 0;
-}
-
 my $answer = 'Adam says a service contract covers repairs after the factory warranty ends.';
 
 # an answer as JSON
@@ -123,7 +100,7 @@ is(scalar @{ $req->{body}{messages} }, 2, '... the model then sees only the prom
 $r = chat({ message => 'Tell me about service contracts in role-play', mode => 'roleplay' },
           headers => { Accept => 'text/event-stream' });
 is($r->{status}, 200, 'an SSE answer');
-my @ev = sse($r->{body});
+my @ev = sse_events($r->{body});
 my @tokens = grep { $_->[0] eq 'token' } @ev;
 ok(@tokens > 5, '... in many token events');
 is((join '', map { $_->[1]{text} } @tokens) =~ s/^\s+//r, $answer, '... which make the same answer as JSON');
@@ -196,13 +173,13 @@ is($t->psql("SELECT count(*) FROM messages"), $before + 2, 'only the answered qu
 fail_next({ 'error-after' => 3 });
 $r = chat({ message => 'error sse' }, headers => { Accept => 'text/event-stream' });
 is($r->{status}, 200, 'an error mid-stream over SSE: the stream had begun');
-@ev = sse($r->{body});
+@ev = sse_events($r->{body});
 is(scalar(grep { $_->[0] eq 'token' } @ev), 3, '... three tokens');
 is($ev[-1][0], 'error', '... then an error event');
 is($ev[-1][1]{type}, 'UpstreamError', '... an UpstreamError');
 fail_next({ 'reset-after' => 2 });
 $r = chat({ message => 'reset sse' }, headers => { Accept => 'text/event-stream' });
-@ev = sse($r->{body});
+@ev = sse_events($r->{body});
 is($ev[-1][0], 'error', 'a reset mid-stream over SSE: an error event');
 fail_next([{ status => 500 }, { status => 500 }]);
 $r = chat({ message => 'down sse' }, headers => { Accept => 'text/event-stream' });

@@ -22,6 +22,10 @@ use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use Test::More;
+use IPC::Open2;
+use Exporter 'import';
+
+our @EXPORT_OK = qw(wait_for start_mock sse_events);
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $BUILD = $ENV{AVC_BUILD} || "$TOP/build";
@@ -406,5 +410,64 @@ sub create_user {
       . ' FROM users WHERE lower(email) = lower(' . sql_quote($o{like})
       . ') RETURNING id');
 }
+
+# --- Shared by the tests of providers, uploads and streams ---
+
+# wait_for(sub { ... }, $secs): poll every 50 ms until the condition holds
+# (1) or the time is up (0).
+sub wait_for {
+    my ($cond, $secs) = @_;
+    for (1 .. $secs * 20) {
+        return 1 if $cond->();
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# start_mock('pinecone.pl', @args): a mock of tools/mock/ on a free port,
+# alive while its stdin is open (until the test ends); returns
+# ($pid, $port, $stdin).
+sub start_mock {
+    my ($script, @args) = @_;
+    my ($out, $in);
+    my $pid = open2($out, $in, 'perl', "$TOP/tools/mock/$script",
+                    '--watch-stdin', '--quiet', @args);
+    chomp(my $port = <$out> // '');
+    die "the mock $script did not start\n" unless $port =~ /^\d+$/;
+    return ($pid, $port, $in);
+}
+
+# The events of a Server-Sent Events body, in order: [[name, data], ...].
+sub sse_events {
+    my ($body) = @_;
+    my @ev;
+    for my $block (split /\n\n/, $body // '') {
+        my ($event) = $block =~ /^event: (\S+)$/m;
+        my ($data) = $block =~ /^data: (.*)$/m;
+        push @ev, [$event, decode_json($data)] if defined $event;
+    }
+    return @ev;
+}
+
+# POST /api/v1/rag/{id}/upload/{topic} with files [[name, content], ...]
+# as multipart/form-data; the answer.
+sub upload {
+    my ($self, $id, $topic, $token, @files) = @_;
+    my $b = 'AvAtArBoUnDaRy' . int(rand(1e9));
+    my $body = '';
+    for my $f (@files) {
+        my ($name, $content, $field) = @$f;
+        $body .= "--$b\r\nContent-Disposition: form-data; name=\""
+               . ($field // 'files') . "\"; filename=\"$name\"\r\n"
+               . "Content-Type: application/octet-stream\r\n\r\n"
+               . "$content\r\n";
+    }
+    $body .= "--$b--\r\n";
+    return $self->http('POST', "/api/v1/rag/$id/upload/$topic",
+                       token => $token, body => $body,
+                       headers => { 'Content-Type' =>
+                                    "multipart/form-data; boundary=$b" });
+}
+
 
 1;

@@ -197,6 +197,13 @@ void avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call));
     "floor(extract(epoch FROM " t ".password_changed_at) * 1000)::bigint"
 
 json_t *avc__user_json(avc_db_res_t *res, int row);
+
+/*
+ * The answer of a listing: 200 with a JSON array of row(res, i) for every
+ * row of the query's result, in order, or the query's error.
+ */
+void avc__reply_rows(avc_call_t *call, int err, avc_db_res_t *res,
+                     json_t *(*row)(avc_db_res_t *res, int i));
 json_t *avc__user_json_at(avc_db_res_t *res, int row, int col);
 
 /* The statements every process prepares (avc__qn). */

@@ -29,6 +29,29 @@ avc_bool(avc_db_res_t *res, int row, int col)
     return json_boolean(strcmp(avc_db_res_value(res, row, col), "t") == 0);
 }
 
+void
+avc__reply_rows(avc_call_t *call, int err, avc_db_res_t *res,
+    json_t *(*row)(avc_db_res_t *res, int i))
+{
+    json_t *a;
+    int i, n;
+
+    if (err != AVC_OK) {
+        avc__reply_step_error(call, err, res);
+        return;
+    }
+    a = json_array();
+    n = avc_db_res_rows(res);
+    for (i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, row(res, i)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    /* NULL (out of memory) answers 500 */
+    avc__call_json(call, 200, a);
+}
+
 json_t *
 avc__user_json(avc_db_res_t *res, int row)
 {

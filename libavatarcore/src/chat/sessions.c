@@ -16,34 +16,27 @@
 
 /* GET /history?session_id=&limit= */
 
+static json_t *
+avc_history_json(avc_db_res_t *res, int i)
+{
+    json_t *src = avc_db_res_isnull(res, i, 4)
+                  ? json_null()
+                  : json_loads(avc_db_res_value(res, i, 4), 0, NULL);
+
+    return json_pack("{s:I, s:s, s:s, s:s, s:o*, s:s}",
+                     "id", (json_int_t) strtoll(avc_db_res_value(res, i, 0),
+                                                NULL, 10),
+                     "session_id", avc_db_res_value(res, i, 1),
+                     "role", avc_db_res_value(res, i, 2),
+                     "content", avc_db_res_value(res, i, 3),
+                     "sources", src,
+                     "timestamp", avc_db_res_value(res, i, 5));
+}
+
 static void
 avc_history_rows(avc_call_t *call, int err, avc_db_res_t *res)
 {
-    json_t *out, *src;
-    int i, n;
-
-    if (err != AVC_OK) {
-        avc__reply_step_error(call, err, res);
-        return;
-    }
-    out = json_array();
-    n = avc_db_res_rows(res);
-    /* newest first from the query: the answer is newest last */
-    for (i = n - 1; i >= 0 && out; i--) {
-        src = avc_db_res_isnull(res, i, 4)
-              ? json_null()
-              : json_loads(avc_db_res_value(res, i, 4), 0, NULL);
-        json_array_append_new(out,
-            json_pack("{s:I, s:s, s:s, s:s, s:o*, s:s}",
-                      "id", (json_int_t) strtoll(avc_db_res_value(res, i, 0),
-                                                 NULL, 10),
-                      "session_id", avc_db_res_value(res, i, 1),
-                      "role", avc_db_res_value(res, i, 2),
-                      "content", avc_db_res_value(res, i, 3),
-                      "sources", src,
-                      "timestamp", avc_db_res_value(res, i, 5)));
-    }
-    avc__call_json(call, 200, out);
+    avc__reply_rows(call, err, res, avc_history_json);
 }
 
 typedef struct {
@@ -92,35 +85,42 @@ avc_sess_new(avc_call_t *call)
     return s;
 }
 
+/* the newest messages (limit), answered newest last */
 static void
-avc_history_checked(avc_call_t *call, int err, avc_db_res_t *res)
+avc_history_list(avc_call_t *call)
 {
     avc_sess_t *s = call->op;
     const char *p[3];
 
-    if (err != AVC_OK) {
-        avc__reply_step_error(call, err, res);
-        return;
-    }
-    if (s->session_id && avc_db_res_rows(res) == 0) {
-        avc__call_error(call, 404, "Session not found");
-        return;
-    }
     p[0] = s->uid;
     p[1] = s->session_id;
     p[2] = s->limit;
-    if (avc__q(call, "SELECT m.id, c.session_id, m.role, m.content,"
-               " m.sources::text, " AVC__TS("m.created_at")
+    if (avc__q(call, "SELECT * FROM (SELECT m.id, c.session_id, m.role,"
+               " m.content, m.sources::text, " AVC__TS("m.created_at")
                " FROM messages m JOIN conversations c"
                " ON c.id = m.conversation_id"
                " AND c.dealership_id = m.dealership_id"
                " WHERE c.user_id = $1::bigint"
                " AND ($2::text IS NULL OR c.session_id = $2)"
-               " ORDER BY m.id DESC LIMIT $3::int", 3, p,
+               " ORDER BY m.id DESC LIMIT $3::int) h ORDER BY h.id", 3, p,
                avc_history_rows) != AVC_OK)
     {
         avc__call_error(call, 503, "Service temporarily unavailable");
     }
+}
+
+static void
+avc_history_checked(avc_call_t *call, int err, avc_db_res_t *res)
+{
+    if (err != AVC_OK) {
+        avc__reply_step_error(call, err, res);
+        return;
+    }
+    if (avc_db_res_rows(res) == 0) {
+        avc__call_error(call, 404, "Session not found");
+        return;
+    }
+    avc_history_list(call);
 }
 
 static void
@@ -130,9 +130,14 @@ avc_history_authed(avc_call_t *call)
     const char *p[2];
 
     snprintf(s->uid, sizeof(s->uid), "%lld", call->who.id);
+    if (s->session_id == NULL) {
+        avc_history_list(call);
+        return;
+    }
+    /* a session named must be the caller's (404, not an empty list) */
     p[0] = s->uid;
     p[1] = s->session_id;
-    if (avc__q(call, "SELECT id FROM conversations"
+    if (avc__q(call, "SELECT 1 FROM conversations"
                " WHERE user_id = $1::bigint AND session_id = $2", 2, p,
                avc_history_checked) != AVC_OK)
     {
@@ -194,31 +199,24 @@ avc_op_chat_history(avc_call_t *call)
 
 /* GET /sessions */
 
+static json_t *
+avc_session_json(avc_db_res_t *res, int i)
+{
+    return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I}",
+                     "session_id", avc_db_res_value(res, i, 0),
+                     "mode", avc_db_res_value(res, i, 1),
+                     "title", avc_db_res_isnull(res, i, 2)
+                              ? NULL : avc_db_res_value(res, i, 2),
+                     "started_at", avc_db_res_value(res, i, 3),
+                     "last_at", avc_db_res_value(res, i, 4),
+                     "messages", (json_int_t) strtoll(
+                         avc_db_res_value(res, i, 5), NULL, 10));
+}
+
 static void
 avc_sessions_rows(avc_call_t *call, int err, avc_db_res_t *res)
 {
-    json_t *out;
-    int i, n;
-
-    if (err != AVC_OK) {
-        avc__reply_step_error(call, err, res);
-        return;
-    }
-    out = json_array();
-    n = avc_db_res_rows(res);
-    for (i = 0; i < n && out; i++) {
-        json_array_append_new(out,
-            json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I}",
-                      "session_id", avc_db_res_value(res, i, 0),
-                      "mode", avc_db_res_value(res, i, 1),
-                      "title", avc_db_res_isnull(res, i, 2)
-                               ? NULL : avc_db_res_value(res, i, 2),
-                      "started_at", avc_db_res_value(res, i, 3),
-                      "last_at", avc_db_res_value(res, i, 4),
-                      "messages", (json_int_t) strtoll(
-                          avc_db_res_value(res, i, 5), NULL, 10)));
-    }
-    avc__call_json(call, 200, out);
+    avc__reply_rows(call, err, res, avc_session_json);
 }
 
 static void

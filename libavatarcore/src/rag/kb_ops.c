@@ -419,21 +419,16 @@ avc_doc_json(avc_db_res_t *res, int row, int full)
     return o;
 }
 
+static json_t *
+avc_doc_summary_json(avc_db_res_t *res, int row)
+{
+    return avc_doc_json(res, row, 0);
+}
+
 static void
 avc_docs_listed(avc_call_t *call, int err, avc_db_res_t *res)
 {
-    json_t *a;
-    int i;
-
-    if (err != AVC_OK) {
-        avc__reply_step_error(call, err, res);
-        return;
-    }
-    a = json_array();
-    for (i = 0; i < avc_db_res_rows(res); i++) {
-        json_array_append_new(a, avc_doc_json(res, i, 0));
-    }
-    avc__call_json(call, 200, a);
+    avc__reply_rows(call, err, res, avc_doc_summary_json);
 }
 
 static void

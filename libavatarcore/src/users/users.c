@@ -316,22 +316,7 @@ avc_users_id(avc_call_t *call, long long *id, char buf[AVC__USERS_NUM])
 static void
 avc_users_listed(avc_call_t *call, int err, avc_db_res_t *res)
 {
-    json_t *a;
-    int i, n;
-
-    if (err != AVC_OK) {
-        avc__reply_step_error(call, err, res);
-        return;
-    }
-    a = json_array();
-    n = avc_db_res_rows(res);
-    for (i = 0; a && i < n; i++) {
-        if (json_array_append_new(a, avc__user_json(res, i)) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    avc__call_json(call, 200, a);
+    avc__reply_rows(call, err, res, avc__user_json);
 }
 
 static void
