@@ -33,6 +33,15 @@ my ($rc, $out) = $t->avatarctl('bootstrap-admin', '--database', $t->conninfo,
                                '--email', 'Boss@Example.com',
                                '--password', 'Adm1n!pass');
 is($rc, 0, 'a super admin is bootstrapped') or diag $out;
+for my $bad (['--email', 'not-an-address'], ['--first-name', '   '],
+             ['--last-name', 'x' x 101]) {
+    my ($brc) = $t->avatarctl('bootstrap-admin', '--database', $t->conninfo,
+                              '--email', 'other@example.com',
+                              '--password', 'Adm1n!pass', @$bad);
+    isnt($brc, 0, "bootstrap-admin refuses $bad->[0] '" . substr($bad->[1], 0, 12) . "'");
+}
+is($t->psql("SELECT count(*) FROM users WHERE email = 'other\@example.com'"), 0,
+   '... and stores nothing');
 
 sub b64url { my $s = encode_base64(shift, ''); $s =~ tr{+/}{-_}; $s =~ s/=+$//; $s }
 

@@ -167,35 +167,6 @@ ctl_admin_looked_up(int err, avc_db_res_t *res, void *data)
     }
 }
 
-/* a plausible address: one '@' inside, no spaces or control characters */
-static int
-ctl_admin_email_ok(const char *e)
-{
-    const char *at = strchr(e, '@');
-    size_t n = strlen(e);
-    const unsigned char *p;
-
-    if (n < 3 || n > 254 || at == NULL || at == e || at[1] == '\0'
-        || strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL)
-    {
-        return 0;
-    }
-    for (p = (const unsigned char *) e; *p; p++) {
-        if (*p <= ' ' || *p == 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int
-ctl_admin_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    return n >= 1 && n <= 100;
-}
-
 static int
 ctl_admin_run(int argc, char **argv)
 {
@@ -246,11 +217,11 @@ ctl_admin_run(int argc, char **argv)
     if (a.email == NULL) {
         return ctl_usage(&ctl_cmd_bootstrap_admin, "--email is required");
     }
-    if (!ctl_admin_email_ok(a.email)) {
+    if (!ctl_email_ok(a.email)) {
         return ctl_usage(&ctl_cmd_bootstrap_admin,
                          "--email is not a valid e-mail address");
     }
-    if (!ctl_admin_name_ok(a.first) || !ctl_admin_name_ok(a.last)) {
+    if (!ctl_text_ok(a.first, 100) || !ctl_text_ok(a.last, 100)) {
         return ctl_usage(&ctl_cmd_bootstrap_admin,
                          "names must be 1-100 bytes");
     }

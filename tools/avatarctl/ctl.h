@@ -64,6 +64,12 @@ int ctl_help(const ctl_cmd_t *cmd);
 /* --database, else $DATABASE_URL, else $AVATAR_DATABASE; NULL if none. */
 const char *ctl_database(const char *opt);
 
+/* Checks of what an operator types: a plausible e-mail address (one '@'
+ * inside, a dot after it, no blanks); 1-max characters of text that are
+ * not all blanks. */
+int ctl_email_ok(const char *e);
+int ctl_text_ok(const char *s, size_t max);
+
 /* The exit code for a library error. */
 int ctl_exit_code(int err);
 

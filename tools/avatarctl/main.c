@@ -312,3 +312,38 @@ main(int argc, char **argv)
     opterr = 0;
     return cmd->run(argc, argv);
 }
+
+/* a plausible address: one '@' inside, a dot after it, no blanks */
+int
+ctl_email_ok(const char *e)
+{
+    const char *at = strchr(e, '@');
+    size_t n = strlen(e);
+    const unsigned char *p;
+
+    if (n < 3 || n > 254 || at == NULL || at == e || at[1] == '\0'
+        || strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL)
+    {
+        return 0;
+    }
+    for (p = (const unsigned char *) e; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* 1-max characters (UTF-8), not only blanks */
+int
+ctl_text_ok(const char *s, size_t max)
+{
+    size_t chars = 0;
+    int blank = 1;
+
+    for ( ; *s; s++) {
+        chars += ((unsigned char) *s & 0xc0) != 0x80;
+        blank &= *s == ' ' || *s == '\t';
+    }
+    return chars >= 1 && chars <= max && !blank;
+}

@@ -252,41 +252,6 @@ ctl_users_print_password(ctl_users_t *u)
     }
 }
 
-/* a plausible address: one '@' inside, a dot after it, no blanks */
-static int
-ctl_users_email_ok(const char *e)
-{
-    const char *at = strchr(e, '@');
-    size_t n = strlen(e);
-    const unsigned char *p;
-
-    if (n < 3 || n > 254 || at == NULL || at == e || at[1] == '\0'
-        || strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL)
-    {
-        return 0;
-    }
-    for (p = (const unsigned char *) e; *p; p++) {
-        if (*p <= ' ' || *p == 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* 1-max characters (UTF-8), not only blanks */
-static int
-ctl_users_text_ok(const char *s, size_t max)
-{
-    size_t chars = 0;
-    int blank = 1;
-
-    for ( ; *s; s++) {
-        chars += ((unsigned char) *s & 0xc0) != 0x80;
-        blank &= *s == ' ' || *s == '\t';
-    }
-    return chars >= 1 && chars <= max && !blank;
-}
-
 static int
 ctl_users_id_ok(const char *s)
 {
@@ -344,10 +309,10 @@ ctl_user_create(const ctl_cmd_t *cmd, ctl_users_t *u, int argc, char **argv)
         return ctl_usage(cmd, "user create needs --email, --first-name, "
                               "--last-name and --role");
     }
-    if (!ctl_users_email_ok(u->email)) {
+    if (!ctl_email_ok(u->email)) {
         return ctl_usage(cmd, "--email is not a valid e-mail address");
     }
-    if (!ctl_users_text_ok(first, 100) || !ctl_users_text_ok(last, 100)) {
+    if (!ctl_text_ok(first, 100) || !ctl_text_ok(last, 100)) {
         return ctl_usage(cmd, "names must be 1-100 characters");
     }
     if (strcmp(role, "user") != 0 && strcmp(role, "dealership_admin") != 0
@@ -659,11 +624,11 @@ ctl_dealership_run(int argc, char **argv)
     if (u.name == NULL) {
         return ctl_usage(cmd, "dealership create needs --name");
     }
-    if (!ctl_users_text_ok(u.name, 255)) {
+    if (!ctl_text_ok(u.name, 255)) {
         return ctl_usage(cmd, "--name must be 1-255 characters");
     }
     if ((address && strlen(address) > 1000) || (phone && strlen(phone) > 64)
-        || (email && !ctl_users_email_ok(email)))
+        || (email && !ctl_email_ok(email)))
     {
         return ctl_usage(cmd, "--address is at most 1000 bytes, "
                               "--contact-phone at most 64, "
