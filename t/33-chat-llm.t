@@ -24,7 +24,9 @@ $t->start_api(main => 'env OPENROUTER_API_KEY;',
               http => "avatar_cache_zone avatar_cache:8m;\n"
                     . "avatar_llm openrouter base_url=http://127.0.0.1:$mport/v1"
                     . " model=gpt-test key=env:OPENROUTER_API_KEY"
-                    . " first_token_timeout=1500 timeout=8000 retries=2;");
+                    . " first_token_timeout=1500 timeout=8000 retries=2;\n"
+                    . "avatar_history_turns 2;\n"
+                    . "avatar_semantic_cache off;");
 $t->bootstrap_admin('sa@example.com', 'Super!pass1');
 my $d_id = $t->make_dealership('Alpha Motors');
 $t->create_user(email => 'u@alpha.com', like => 'sa@example.com',
@@ -91,6 +93,16 @@ ok(!grep({ $_->{content} eq 'forged turn' } @{ $req->{body}{messages} }),
    "in a running session the server's history is used, not the client's");
 ok(grep({ $_->{content} eq 'Should I offer a service contract?' } @{ $req->{body}{messages} }),
    '... which holds the earlier question');
+$r = chat({ message => 'A third question?', session_id => $sid });
+$req = last_request();
+is_deeply([ map { $_->{content} } @{ $req->{body}{messages} }[1 .. 3] ],
+          [ 'And for a lease?', $req->{body}{messages}[2]{content}, 'A third question?' ],
+          'avatar_history_turns 2: the model sees the last two turns, then the question');
+is(scalar @{ $req->{body}{messages} }, 4, '... and nothing older');
+my $n = () = requests();
+$r = chat({ message => 'Should I offer a service contract?' });
+is($r->{headers}{'x-avatar-cache'}, 'miss', 'avatar_semantic_cache off: a repeated question is a miss');
+is(scalar(() = requests()), $n + 1, '... answered by the model again');
 is($t->post("/api/v1/chat/session/$sid/clear", token => $u)->{status}, 200, 'context cleared');
 $r = chat({ message => 'One more?', session_id => $sid });
 $req = last_request();

@@ -22,7 +22,9 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
 {
     avc_app_t *app;
     const char *conninfo, *secret, *s;
+    char *end;
     long long pool, timeout;
+    int bad;
 
     *err = AVC_EINVAL;
     conninfo = avc_config_get(cfg, "database", NULL);
@@ -118,6 +120,23 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
             return NULL;
         }
         *err = AVC_ENOMEM;
+    }
+    s = avc_config_get(cfg, "cache.semantic", "on");
+    app->semantic_cache = strcmp(s, "on") == 0;
+    bad = !app->semantic_cache && strcmp(s, "off") != 0;
+    s = avc_config_get(cfg, "cache.semantic_threshold", "0.92");
+    app->semantic_threshold = strtod(s, &end);
+    if (bad || end == s || *end != '\0' || !(app->semantic_threshold > 0)
+        || app->semantic_threshold > 1
+        || avc_config_get_int(cfg, "chat.history_turns", 20, 0, 1000,
+                              &app->history_turns) != AVC_OK)
+    {
+        avc_log(AVC_LOG_ERR, "app: bad cache.semantic (on, off),"
+                " cache.semantic_threshold (0-1) or chat.history_turns"
+                " (0-1000)");
+        *err = AVC_EINVAL;
+        avc_app_free(app);
+        return NULL;
     }
     s = avc_config_get(cfg, "prompts.dir", NULL);
     if (s && (*err = avc_prompt_templates_load(s)) != AVC_OK) {

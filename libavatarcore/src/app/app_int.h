@@ -36,6 +36,11 @@ struct avc_app_s {
     struct avc_shcache_s *cache;
     int cache_owned;            /* a private cache made by the app */
     struct avc_embed_cache_s *embed_cache;  /* query embeddings in it */
+    /* chat settings, read once: cache.semantic, cache.semantic_threshold,
+     * chat.history_turns */
+    int semantic_cache;
+    double semantic_threshold;
+    long long history_turns;
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */

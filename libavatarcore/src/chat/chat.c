@@ -357,7 +357,6 @@ avc_chat_loaded(avc_call_t *call, int err, avc_db_res_t *res)
     avc_chat_t *c = call->op;
     const char *p[3];
     char conv[24], limit[16];
-    long long turns;
 
     if (err != AVC_OK) {
         avc__reply_step_error(call, err, res);
@@ -439,13 +438,8 @@ avc_chat_loaded(avc_call_t *call, int err, avc_db_res_t *res)
         avc_chat_answer(call);
         return;
     }
-    if (avc_config_get_int(call->app->cfg, "chat.history_turns", 20, 0, 1000,
-                           &turns) != AVC_OK)
-    {
-        turns = 20;
-    }
     snprintf(conv, sizeof(conv), "%lld", c->conv_id);
-    snprintf(limit, sizeof(limit), "%lld", turns);
+    snprintf(limit, sizeof(limit), "%lld", call->app->history_turns);
     p[0] = conv;
     p[1] = c->cleared_at;
     p[2] = limit;
@@ -522,24 +516,6 @@ avc_op_chat(avc_call_t *call)
 }
 
 /* 3-5. the answer */
-
-static double
-avc_chat_threshold(avc_call_t *call)
-{
-    const char *s = avc_config_get(call->app->cfg,
-                                   "cache.semantic_threshold", "0.92");
-    char *end;
-    double t = strtod(s, &end);
-
-    return (*end || t <= 0 || t > 1) ? 0.92 : t;
-}
-
-static int
-avc_chat_cache_on(avc_call_t *call)
-{
-    return strcmp(avc_config_get(call->app->cfg, "cache.semantic", "on"),
-                  "off") != 0;
-}
 
 static void
 avc_chat_on_token(const char *text, size_t len, void *data)
@@ -856,7 +832,7 @@ avc_chat_embedded(int err, const float *v, size_t n, size_t dim, void *data)
     }
     if (cache && c->qvec
         && avc_shcache_answer_find(cache, c->did, c->generation, c->qvec,
-                                   dim, avc_chat_threshold(call), &blob,
+                                   dim, call->app->semantic_threshold, &blob,
                                    &len, &sim) == AVC_OK)
     {
         json_t *cached = json_loadb(blob, len, 0, NULL);
@@ -882,7 +858,7 @@ avc_chat_answer(avc_call_t *call)
         avc_chat_ask(call);
         return;
     }
-    if (!avc_chat_cache_on(call)) {
+    if (!call->app->semantic_cache) {
         avc_chat_retrieve(call);
         return;
     }
@@ -904,7 +880,7 @@ avc_chat_cache_put(avc_call_t *call)
     char *s;
 
     if (c->roleplay || c->cache_hit || c->qvec == NULL || c->qvec_stale
-        || !avc_chat_cache_on(call))
+        || !call->app->semantic_cache)
     {
         return;
     }
