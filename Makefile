@@ -16,10 +16,12 @@ CORE_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-fPIC -fvisibility=hidden -DAVC_BUILDING -D_GNU_SOURCE \
 	-Ilibavatarcore/include -Ilibavatarcore/src/util \
 	$(shell pkg-config --cflags libcurl jansson libpq libcrypto libzip \
-		libxml-2.0 2>/dev/null)
+		libxml-2.0 pocketsphinx sphinxbase libavformat libavcodec \
+		libswresample libavutil 2>/dev/null)
 CORE_LIBS = $(shell pkg-config --libs libcurl jansson libpq libcrypto \
-		libzip libxml-2.0 2>/dev/null) \
-	-lcrypt -lpthread -lm
+		libzip libxml-2.0 pocketsphinx sphinxbase libavformat \
+		libavcodec libswresample libavutil 2>/dev/null) \
+	-lespeak-ng -lmp3lame -lcrypt -lpthread -lm
 SONAME   = libavatarcore.so.0
 SOVER    = 0.1.0
 

@@ -58,6 +58,8 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_POST, "/api/v1/chat/prewarm", avc_op_chat_prewarm, 1 },
     { NGX_HTTP_POST, "/api/v1/chat/session/{session_id}/clear",
       avc_op_chat_clear, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/chat/scenarios",
+      avc_op_chat_scenarios, 0 },
     { NGX_HTTP_AVATAR_GET, "/api/v1/chat/cache/stats",
       avc_op_chat_cache_stats, 0 },
 
@@ -85,6 +87,19 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_AVATAR_GET, "/api/v1/report/", avc_op_report_list, 0 },
     { NGX_HTTP_PATCH, "/api/v1/report/{id}", avc_op_report_update,
       NGX_HTTP_AVATAR_BODY_JSON },
+
+    /* voice: the sockets are routed by ngx_http_avatar_ws.c */
+    { NGX_HTTP_POST, "/api/v1/voice/chat", avc_op_voice_chat, 1 },
+    { NGX_HTTP_POST, "/api/v1/voice/chat/fast", avc_op_voice_chat_fast, 1 },
+    { NGX_HTTP_POST, "/api/v1/voice/tts", avc_op_voice_tts, 1 },
+    { NGX_HTTP_POST, "/api/v1/voice/stt", avc_op_voice_stt, 1 },
+    { NGX_HTTP_DELETE, "/api/v1/voice/session/{session_id}",
+      avc_op_voice_session_delete, 0 },
+
+    /* avatar */
+    { NGX_HTTP_POST, "/api/v1/avatar/session", avc_op_avatar_session, 1 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/avatar/voices", avc_op_avatar_voices,
+      0 },
 
     /* analytics */
     { NGX_HTTP_AVATAR_GET, "/api/v1/analytics/summary",

@@ -7,9 +7,12 @@ set -eu
 
 build="gcc make pkg-config nginx-core nginx-dev libcurl4-openssl-dev
 libjansson-dev libpq-dev libcrypt-dev libssl-dev zlib1g-dev libpcre2-dev
-libpcre3-dev libzip-dev libxml2-dev poppler-utils nodejs npm"
+libpcre3-dev libzip-dev libxml2-dev poppler-utils nodejs npm
+libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
+espeak-ng-data libmp3lame-dev libavformat-dev libavcodec-dev
+libswresample-dev libavutil-dev"
 run="postgresql-15 postgresql-client-15 openssl"
-test="perl wrk valgrind curl"
+test="perl wrk valgrind curl espeak-ng sox chromium"
 
 case "${1:-build}" in
     build) want="$build" ;;

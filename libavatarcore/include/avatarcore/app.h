@@ -211,6 +211,24 @@ AVC_API int avc_op_report_update(avc_call_t *call);
 /* GET /api/v1/analytics/summary: from, to, dealership_id, top */
 AVC_API int avc_op_analytics_summary(avc_call_t *call);
 
+/* /api/v1/voice/...: one spoken turn, speech in and out (REST) */
+/* POST /chat, POST /chat/fast (shorter answers, no retrieval) */
+AVC_API int avc_op_voice_chat(avc_call_t *call);
+AVC_API int avc_op_voice_chat_fast(avc_call_t *call);
+/* POST /tts, POST /stt */
+AVC_API int avc_op_voice_tts(avc_call_t *call);
+AVC_API int avc_op_voice_stt(avc_call_t *call);
+/* DELETE /session/{session_id} */
+AVC_API int avc_op_voice_session_delete(avc_call_t *call);
+/* the sockets: avatarcore/voice.h */
+
+/* /api/v1/avatar/...: POST /session (HeyGen LiveAvatar token), GET /voices */
+AVC_API int avc_op_avatar_session(avc_call_t *call);
+AVC_API int avc_op_avatar_voices(avc_call_t *call);
+
+/* GET /api/v1/chat/scenarios: the role-play scenarios {id, title, product} */
+AVC_API int avc_op_chat_scenarios(avc_call_t *call);
+
 /*
  * The error body of the API contract, as a new string:
  *   {"error":{"message":..,"type":..,"path":..}}

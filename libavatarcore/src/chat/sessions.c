@@ -7,6 +7,7 @@
 #include "chat_int.h"
 
 #include <avatarcore/cache.h>
+#include <avatarcore/prompt.h>
 #include <avatarcore/retrieve.h>
 
 #include <limits.h>
@@ -591,5 +592,40 @@ AVC_API int
 avc_op_chat_cache_stats(avc_call_t *call)
 {
     avc__authenticate(call, avc_stats_authed);
+    return AVC_OK;
+}
+
+/* GET /api/v1/chat/scenarios: what a trainee may pick for a role-play */
+
+static void
+avc_scenarios_authed(avc_call_t *call)
+{
+    const avc_scenarios_t *s = call->app->scenarios;
+    json_t *list = json_array();
+    size_t i, n = s ? avc_scenarios_count(s) : 0;
+
+    for (i = 0; i < n && list; i++) {
+        const avc_scenario_t *sc = avc_scenarios_get(s, i);
+
+        json_array_append_new(list,
+            json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", sc->id,
+                      "product", sc->product ? sc->product : "",
+                      "customer_profile",
+                      sc->customer_profile ? sc->customer_profile : "",
+                      "opening_line",
+                      sc->opening_line ? sc->opening_line : "",
+                      "objections", (int) sc->n_objections));
+    }
+    if (list == NULL) {
+        avc__call_error(call, 500, "Internal server error");
+        return;
+    }
+    avc__call_json(call, 200, json_pack("{s:o}", "scenarios", list));
+}
+
+AVC_API int
+avc_op_chat_scenarios(avc_call_t *call)
+{
+    avc__authenticate(call, avc_scenarios_authed);
     return AVC_OK;
 }
