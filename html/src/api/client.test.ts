@@ -213,3 +213,38 @@ describe('request: 401 hook (for refresh-on-401)', () => {
     expect(handler).not.toHaveBeenCalled();
   });
 });
+
+describe('request: 401 hook errors', () => {
+  it('hands the handler the token that failed', async () => {
+    setAccessToken('old');
+    mockFetch(jsonResponse(401, { error: { message: 'Token expired' } }));
+    const handler = vi.fn(async () => false);
+    setUnauthorizedHandler(handler);
+    await catchError(request('auth/me'));
+    expect(handler).toHaveBeenCalledWith('old');
+  });
+
+  it('fails with the ApiError the handler throws (refresh could not be attempted)', async () => {
+    setAccessToken('old');
+    const calls = mockFetch(jsonResponse(401, { error: { message: 'Token expired' } }));
+    setUnauthorizedHandler(async () => {
+      throw new ApiError('Could not reach the server.', { status: 0 });
+    });
+    const err = await catchError(request('auth/me'));
+    expect(err.status).toBe(0);
+    expect(err.message).toBe('Could not reach the server.');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('does not replay when the session was dropped meanwhile', async () => {
+    setAccessToken('old');
+    const calls = mockFetch(jsonResponse(401, { error: { message: 'Token expired' } }));
+    setUnauthorizedHandler(async () => {
+      setAccessToken(null);
+      return true;
+    });
+    const err = await catchError(request('auth/me'));
+    expect(err.status).toBe(401);
+    expect(calls).toHaveLength(1);
+  });
+});

@@ -1,14 +1,17 @@
 // The one place the web app talks JSON to the server.
 //
-// * The access token lives in this module's memory only (never localStorage),
-//   so a page reload means logging in again.
+// * The access token lives in this module's memory only (never in storage);
+//   after a reload auth/refresh.ts gets a new one with the refresh token.
 // * Every non-2xx answer becomes a thrown ApiError whose `message` is the
 //   server's `error.message` (or a sensible fallback for other shapes).
 // * Requests go through `send()`, which reads the current token on every
-//   attempt. A refresh-on-401 flow plugs in through `onUnauthorized`: it is
-//   awaited once per failed request, and when it resolves `true` the request
-//   is retried once with the (new) token. The refresh module should share a
-//   single in-flight refresh promise so that parallel 401s queue behind it.
+//   attempt. The refresh-on-401 flow (auth/refresh.ts) plugs in through
+//   `setUnauthorizedHandler`: it is awaited once per failed request with the
+//   token that failed, and when it resolves `true` the request is retried
+//   once with the (new) token; an ApiError it throws (refresh could not be
+//   attempted, e.g. the server is unreachable) replaces the 401. A retried
+//   request that fails again is never handed back to the handler, so a
+//   server that keeps answering 401 cannot cause a refresh loop.
 
 import type { ErrorBody, ValidationDetail } from './types';
 
@@ -54,7 +57,7 @@ export class ApiError extends Error {
 // In-memory auth state and hooks
 
 let accessToken: string | null = null;
-let unauthorizedHandler: (() => Promise<boolean>) | null = null;
+let unauthorizedHandler: UnauthorizedHandler | null = null;
 let fetchImpl: typeof fetch | null = null;
 
 export function setAccessToken(token: string | null): void {
@@ -66,11 +69,31 @@ export function getAccessToken(): string | null {
 }
 
 /**
- * Called when an authenticated request answers 401. Resolve `true` after
- * obtaining a new access token to retry the request once; `false` to give up.
+ * Called when an authenticated request answers 401, with the access token
+ * that request carried. Resolve `true` once a new access token is in place
+ * to retry the request once; `false` to give up (the 401 is thrown); throw
+ * an ApiError to fail the request with that error instead.
  */
-export function setUnauthorizedHandler(handler: (() => Promise<boolean>) | null): void {
+export type UnauthorizedHandler = (failedToken: string) => Promise<boolean>;
+
+export function setUnauthorizedHandler(handler: UnauthorizedHandler | null): void {
   unauthorizedHandler = handler;
+}
+
+/**
+ * For requests sent without `request` (XHR uploads with progress): after a
+ * 401 to a request that carried `failedToken`, run the 401 handler as
+ * `request` does. Resolves `true` when the request should be retried once
+ * with the new token; rethrows an ApiError the handler throws.
+ */
+export async function recoverUnauthorized(failedToken: string): Promise<boolean> {
+  if (!unauthorizedHandler) return false;
+  try {
+    return (await unauthorizedHandler(failedToken)) && accessToken !== null;
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    return false;
+  }
 }
 
 /** For tests: replace `fetch` (null restores the global one). */
@@ -100,20 +123,33 @@ export interface RequestOptions {
  * (undefined for 204 or an empty body); rejects with ApiError.
  */
 export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  return parseResponse<T>(await requestRaw(path, options));
+}
+
+/**
+ * Like `request`, with the same auth and refresh-on-401 handling, but
+ * resolves to the Response of any status without reading its body (for
+ * streamed answers). Rejects only when the server cannot be reached (ApiError
+ * with status 0), on abort, or with an ApiError thrown by the 401 handler.
+ */
+export async function requestRaw(path: string, options: RequestOptions = {}): Promise<Response> {
   const url = buildUrl(path, options.query);
   const useAuth = options.auth !== false;
 
-  let response = await send(url, options, useAuth);
-  if (response.status === 401 && useAuth && accessToken && unauthorizedHandler) {
-    let retry = false;
-    try {
-      retry = await unauthorizedHandler();
-    } catch {
-      retry = false;
-    }
-    if (retry) response = await send(url, options, useAuth);
+  const sentToken = useAuth ? accessToken : null;
+  const response = await send(url, options, useAuth);
+  if (response.status !== 401 || !sentToken || !unauthorizedHandler) return response;
+
+  let retry = false;
+  try {
+    retry = await unauthorizedHandler(sentToken);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    retry = false;
   }
-  return parseResponse<T>(response);
+  if (!retry || !accessToken) return response;
+  void response.body?.cancel().catch(() => undefined);
+  return send(url, options, useAuth);
 }
 
 export function buildUrl(path: string, query?: RequestOptions['query']): string {
@@ -154,7 +190,11 @@ async function send(url: string, options: RequestOptions, useAuth: boolean): Pro
   }
 }
 
-async function parseResponse<T>(response: Response): Promise<T> {
+/**
+ * Read a Response as `request` does: the parsed JSON body of a 2xx (undefined
+ * for 204 or an empty body), else a thrown ApiError.
+ */
+export async function parseResponse<T>(response: Response): Promise<T> {
   const text = response.status === 204 ? '' : await response.text();
   let body: unknown = undefined;
   let isJson = false;

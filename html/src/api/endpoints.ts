@@ -11,10 +11,12 @@ export function login(email: string, password: string): Promise<Tokens> {
   });
 }
 
+/** The refresh token itself authorises its revocation: no Bearer, no refresh-on-401. */
 export function logout(refreshToken: string): Promise<void> {
   return request<void>('auth/logout', {
     method: 'POST',
     body: { refresh_token: refreshToken },
+    auth: false,
   });
 }
 

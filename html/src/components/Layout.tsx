@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { NavLink, Outlet, useNavigate } from 'react-router-dom';
 import { useAuth } from '../auth/AuthContext';
 import { roleLabel } from '../roles';
+import { AdminNav } from './AdminNav';
 import { Logo } from './Logo';
 import { StatusFooter } from './StatusFooter';
 
@@ -31,8 +32,8 @@ export function Layout() {
         Skip to content
       </a>
       <header className="bg-brand-900 shadow">
-        <div className="mx-auto flex max-w-6xl items-center justify-between gap-4 px-4 py-3 sm:px-6">
-          <div className="flex items-center gap-3 sm:gap-6">
+        <div className="mx-auto flex max-w-6xl flex-wrap items-center justify-between gap-x-4 gap-y-2 px-4 py-3 sm:px-6">
+          <div className="flex flex-wrap items-center gap-x-3 gap-y-2 sm:gap-6">
             <NavLink to="/" className="rounded focus:outline-none focus-visible:ring-2 focus-visible:ring-accent-400">
               <Logo inverted />
             </NavLink>
@@ -40,6 +41,11 @@ export function Layout() {
               {user && (
                 <NavLink to="/" end className={navClass}>
                   Dashboard
+                </NavLink>
+              )}
+              {user && (
+                <NavLink to="/chat" className={navClass} data-testid="nav-chat">
+                  Chat
                 </NavLink>
               )}
               <NavLink to="/status" className={navClass}>
@@ -76,6 +82,7 @@ export function Layout() {
           </div>
         </div>
       </header>
+      <AdminNav />
       <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
         <Outlet />
       </main>

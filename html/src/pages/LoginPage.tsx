@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { Navigate, useLocation, useNavigate } from 'react-router-dom';
+import { Link, Navigate, useLocation, useNavigate } from 'react-router-dom';
 import { ApiError } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { Logo } from '../components/Logo';
@@ -9,10 +9,14 @@ import { usePageTitle } from '../usePageTitle';
 
 export function LoginPage() {
   usePageTitle('Sign in');
-  const { user, login } = useAuth();
+  const { user, login, notice } = useAuth();
   const navigate = useNavigate();
   const location = useLocation();
-  const from = (location.state as { from?: string } | null)?.from ?? '/';
+  const state = location.state as { from?: string; message?: string } | null;
+  const from = state?.from ?? '/';
+  // A message from the page that sent us here (e.g. "password changed"),
+  // else why the last session ended (refresh token refused).
+  const info = state?.message ?? notice;
 
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -65,6 +69,16 @@ export function LoginPage() {
             <p className="mt-1 text-sm text-slate-500">
               Practise the F&amp;I conversation with Adam, your AI trainer.
             </p>
+
+            {info && !error && (
+              <div
+                role="status"
+                data-testid="login-notice"
+                className="mt-6 rounded-md border border-brand-200 bg-brand-50 px-3 py-2 text-sm text-brand-900"
+              >
+                {info}
+              </div>
+            )}
 
             {error && (
               <div
@@ -130,6 +144,21 @@ export function LoginPage() {
                 {submitting ? 'Signing in…' : 'Sign in'}
               </button>
             </form>
+
+            <div className="mt-6 flex flex-col gap-2 border-t border-slate-100 pt-4 text-sm sm:flex-row sm:justify-between">
+              <Link
+                to="/forgot-password"
+                className="rounded font-medium text-brand-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-brand-500"
+              >
+                Forgot your password?
+              </Link>
+              <Link
+                to="/accept-invite"
+                className="rounded font-medium text-brand-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-brand-500"
+              >
+                Have an invitation?
+              </Link>
+            </div>
           </div>
         </div>
       </main>
