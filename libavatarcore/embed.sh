@@ -5,8 +5,9 @@
 #   sh libavatarcore/embed.sh --check   exit 1 when it is stale
 #
 # The files below (paths relative to libavatarcore/) are the sources:
-# mail templates, prompt templates, the F&I synonym list and the
-# role-play scenarios.  src/util/embedded.c is generated from them and
+# mail templates, prompt templates, the F&I synonym list, the F&I
+# phrases of the offline speech recogniser and the role-play scenarios.
+# src/util/embedded.c is generated from them and
 # committed, so that a build needs no generator and the library needs no
 # file at run time (the local embedder's vectors, in particular, must not
 # depend on what a machine has on disk).  Code finds a file by its path
@@ -26,6 +27,7 @@ templates/mail/*.txt
 templates/mail/*.html
 templates/prompts/*.txt
 data/fi_synonyms.txt
+data/fi_phrases.txt
 data/scenarios/*.jsonl
 "
 

@@ -676,6 +676,13 @@ ngx_http_avatar_handler(ngx_http_request_t *r)
                                           "Service unavailable");
     }
 
+    /* the voice sockets: any method, so that a wrong one gets its 405 */
+    rc = ngx_http_avatar_ws_handler(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (r->method == NGX_HTTP_OPTIONS) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

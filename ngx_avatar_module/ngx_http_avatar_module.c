@@ -44,10 +44,25 @@ static char *ngx_http_avatar_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_avatar_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_avatar_min_size(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_avatar_min_msec(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_avatar_db_pool_bounds = {
     ngx_conf_check_num_bounds, 1, 256
+};
+
+
+/* the WebSocket limits have a floor: a limit of 0 would refuse all */
+
+static ngx_conf_num_bounds_t  ngx_http_avatar_ws_size_bounds = {
+    ngx_http_avatar_min_size, 1024, 0
+};
+
+static ngx_conf_num_bounds_t  ngx_http_avatar_ws_msec_bounds = {
+    ngx_http_avatar_min_msec, 1, 0
 };
 
 
@@ -214,6 +229,27 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       0,
       "prompts.dir" },
 
+    { ngx_string("avatar_voice_end_silence"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "voice.end_silence" },
+
+    { ngx_string("avatar_voice_max_turn"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "voice.max_turn" },
+
+    { ngx_string("avatar_voice_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_setting,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      "voice.spoken_max_tokens" },
+
     { ngx_string("avatar_history_turns"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_avatar_setting,
@@ -249,13 +285,34 @@ static ngx_command_t  ngx_http_avatar_commands[] = {
       offsetof(ngx_http_avatar_loc_conf_t, max_upload_size),
       NULL },
 
+    { ngx_string("avatar_ws_max_message"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_avatar_loc_conf_t, ws_max_message),
+      &ngx_http_avatar_ws_size_bounds },
+
+    { ngx_string("avatar_ws_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_avatar_loc_conf_t, ws_max_pending),
+      &ngx_http_avatar_ws_size_bounds },
+
+    { ngx_string("avatar_ws_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_avatar_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_avatar_loc_conf_t, ws_idle_timeout),
+      &ngx_http_avatar_ws_msec_bounds },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_avatar_module_ctx = {
     ngx_http_avatar_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_avatar_ws_init,               /* postconfiguration */
 
     ngx_http_avatar_create_main_conf,      /* create main configuration */
     ngx_http_avatar_init_main_conf,        /* init main configuration */
@@ -371,6 +428,9 @@ ngx_http_avatar_create_loc_conf(ngx_conf_t *cf)
     alcf->error = NGX_CONF_UNSET;
     alcf->max_body_size = NGX_CONF_UNSET_SIZE;
     alcf->max_upload_size = NGX_CONF_UNSET_SIZE;
+    alcf->ws_max_message = NGX_CONF_UNSET_SIZE;
+    alcf->ws_max_pending = NGX_CONF_UNSET_SIZE;
+    alcf->ws_idle_timeout = NGX_CONF_UNSET_MSEC;
 
     return alcf;
 }
@@ -390,6 +450,12 @@ ngx_http_avatar_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_size_value(conf->max_upload_size, prev->max_upload_size,
                               50 * 1024 * 1024);
+    ngx_conf_merge_size_value(conf->ws_max_message, prev->ws_max_message,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->ws_max_pending, prev->ws_max_pending,
+                              8 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->ws_idle_timeout, prev->ws_idle_timeout,
+                              120000);
 
     if (conf->api) {
         /*
@@ -483,6 +549,36 @@ ngx_http_avatar_size_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     return ngx_http_avatar_quote(cf, cmd,
                                  ngx_conf_set_size_slot(cf, cmd, conf));
+}
+
+
+/* post handlers of the slots above: the value at least bounds->low */
+
+static char *
+ngx_http_avatar_min_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    size_t                 *sp = data;
+
+    if (*sp < (size_t) bounds->low) {
+        return "too small: the least is 1k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_avatar_min_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_msec_t             *msp = data;
+
+    if (*msp < (ngx_msec_t) bounds->low) {
+        return "must be more than 0";
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -37,6 +37,9 @@ typedef struct {
     ngx_flag_t                 error;
     size_t                     max_body_size;
     size_t                     max_upload_size;
+    size_t                     ws_max_message;   /* avatar_ws_max_message */
+    size_t                     ws_max_pending;   /* avatar_ws_max_pending */
+    ngx_msec_t                 ws_idle_timeout;  /* avatar_ws_idle_timeout */
 } ngx_http_avatar_loc_conf_t;
 
 
@@ -94,5 +97,9 @@ ngx_int_t ngx_http_avatar_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_avatar_error_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_avatar_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
+
+/* ngx_http_avatar_ws.c */
+ngx_int_t ngx_http_avatar_ws_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_avatar_ws_handler(ngx_http_request_t *r);
 
 #endif /* _NGX_HTTP_AVATAR_MODULE_H_INCLUDED_ */

@@ -12,7 +12,7 @@ libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 espeak-ng-data libmp3lame-dev libavformat-dev libavcodec-dev
 libswresample-dev libavutil-dev"
 run="postgresql-15 postgresql-client-15 openssl"
-test="perl wrk valgrind curl espeak-ng sox chromium"
+test="perl wrk valgrind curl espeak-ng sox lame chromium"
 
 case "${1:-build}" in
     build) want="$build" ;;

@@ -470,4 +470,277 @@ sub upload {
 }
 
 
+# --- A WebSocket client (RFC 6455) for the voice sockets ---
+#
+#   my $ws = $t->ws_connect('/api/v1/voice/ws/vad/c1', token => $tok);
+#       options: token (sent as ?token=), protocol (Sec-WebSocket-Protocol),
+#       origin, headers => { name => value, or undef to leave it out },
+#       method, http => '1.0', extra => bytes sent right after the
+#       handshake, rcvbuf => SO_RCVBUF before connecting, port,
+#       tls => 1 (through "openssl s_client")
+#   $ws->{status}, $ws->{headers}{lc name}, $ws->{json}: the answer;
+#   $ws->{accept_ok}: Sec-WebSocket-Accept is right for our key
+#   $ws->send_text($s), send_binary($b), send_ping($p), send_close($code,
+#       $reason), send_frame($opcode, $payload, fin => 0, mask => 0,
+#       rsv => 0x40), send_raw($bytes); AvatarTest::WS::frame(...) encodes
+#   $ws->recv_frame($secs): {op, fin, rsv, masked, payload, code, reason},
+#       {eof => 1} once the server hung up, undef on timeout
+#   $ws->recv_json($secs): the next text message, decoded; control frames
+#       skipped (pong payloads kept in $ws->{pongs}); undef after a close
+#       frame (kept in $ws->{close}), at EOF or on timeout
+#   $ws->close_frame($secs): reads up to the close frame: ($code, $reason)
+#   $ws->wait_eof($secs): 1 once the server has hung up
+
+sub ws_connect {
+    my ($self, $path, %o) = @_;
+    return AvatarTest::WS->connect($o{port} || $self->{port}, $path, %o);
+}
+
+package AvatarTest::WS;
+
+use Digest::SHA qw(sha1_base64);
+use IO::Select;
+use MIME::Base64 qw(encode_base64);
+use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
+use Time::HiRes qw(time);
+
+sub frame {
+    my ($op, $payload, %o) = @_;
+    $payload //= '';
+    my $n = length $payload;
+    my $mask = $o{mask} // 1;
+    my $b = chr((($o{fin} // 1) ? 0x80 : 0) | ($o{rsv} // 0) | $op);
+    my $m = $mask ? 0x80 : 0;
+    if ($n < 126) {
+        $b .= chr($m | $n);
+    } elsif ($n <= 0xffff) {
+        $b .= chr($m | 126) . pack('n', $n);
+    } else {
+        $b .= chr($m | 127) . pack('Q>', $n);
+    }
+    if ($mask) {
+        my $key = pack('N', int(rand(2**32)));
+        $b .= $key;
+        $payload = $payload ^ substr($key x (int($n / 4) + 1), 0, $n);
+    }
+    return $b . $payload;
+}
+
+sub connect {
+    my ($class, $port, $path, %o) = @_;
+    my $key = encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
+    my $self = bless { buf => '', key => $key, pongs => [] }, $class;
+    # a peer that hung up makes writes fail, not kill the test
+    $SIG{PIPE} = 'IGNORE';
+    if ($o{tls}) {
+        $self->{pid} = IPC::Open2::open2(my $rd, my $wr, 'sh', '-c',
+            "exec openssl s_client -connect 127.0.0.1:$port -quiet"
+          . " -servername localhost 2>/dev/null");
+        binmode $_ for $rd, $wr;
+        @$self{qw(rd wr)} = ($rd, $wr);
+    } else {
+        my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+        setsockopt($s, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf})
+            or die "SO_RCVBUF: $!" if $o{rcvbuf};
+        $s->connect(pack_sockaddr_in($port, inet_aton("127.0.0.1")))
+            or die "connect: $!";
+        binmode $s;
+        @$self{qw(rd wr)} = ($s, $s);
+    }
+    if (defined $o{token}) {
+        $path .= ($path =~ /\?/ ? '&' : '?') . "token=$o{token}";
+    }
+    my %h = (Host => "127.0.0.1:$port", Upgrade => 'websocket',
+             Connection => 'Upgrade', 'Sec-WebSocket-Key' => $key,
+             'Sec-WebSocket-Version' => 13);
+    $h{Origin} = $o{origin} if defined $o{origin};
+    $h{'Sec-WebSocket-Protocol'} = $o{protocol} if defined $o{protocol};
+    while (my ($k, $v) = each %{ $o{headers} || {} }) {
+        if (defined $v) { $h{$k} = $v } else { delete $h{$k} }
+    }
+    my $req = ($o{method} || 'GET') . " $path HTTP/" . ($o{http} || '1.1')
+            . "\r\n" . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+            . "\r\n" . ($o{extra} // '');
+    $self->send_raw($req);
+
+    my $deadline = time + ($o{timeout} || 10);
+    while ($self->{buf} !~ /\r\n\r\n/) {
+        last if $self->{eof} || time > $deadline;
+        $self->_fill($deadline - time);
+    }
+    my $end = index($self->{buf}, "\r\n\r\n");
+    die "no answer to the handshake\n" if $end < 0;
+    my $head = substr($self->{buf}, 0, $end + 4, '');
+    my ($status_line, @lines) = split /\r\n/, $head;
+    ($self->{status}) = $status_line =~ m{^HTTP/1\.[01] (\d{3})};
+    $self->{status_line} = $status_line;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $self->{headers}{lc $k} = $v;
+    }
+    $self->{accept_ok} = ($self->{headers}{'sec-websocket-accept'} // '')
+        eq sha1_base64($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11') . '=';
+    if (($self->{status} // 0) != 101) {
+        my $len = $self->{headers}{'content-length'} // 0;
+        while (length $self->{buf} < $len && !$self->{eof}
+               && time < $deadline) {
+            $self->_fill($deadline - time);
+        }
+        $self->{body} = $self->{buf};
+        $self->{json} = eval { JSON::PP::decode_json($self->{body}) };
+    }
+    return $self;
+}
+
+sub send_raw {
+    my ($self, $bytes) = @_;
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($self->{wr}, $bytes, length($bytes) - $off, $off);
+        return 0 unless defined $n;
+        $off += $n;
+    }
+    return 1;
+}
+
+sub send_frame {
+    my ($self, $op, $payload, %o) = @_;
+    return $self->send_raw(frame($op, $payload, %o));
+}
+
+sub send_text   { $_[0]->send_frame(1, $_[1]) }
+sub send_binary { $_[0]->send_frame(2, $_[1]) }
+sub send_ping   { $_[0]->send_frame(9, $_[1]) }
+
+sub send_close {
+    my ($self, $code, $reason) = @_;
+    return $self->send_frame(8, defined $code
+                             ? pack('n', $code) . ($reason // '') : '');
+}
+
+sub _fill {
+    my ($self, $secs) = @_;
+    return if $secs <= 0;
+    return unless IO::Select->new($self->{rd})->can_read($secs);
+    my $n = sysread($self->{rd}, my $chunk, 65536);
+    if (!$n) {
+        $self->{reset} = 1 unless defined $n;
+        $self->{eof} = 1;
+        return;
+    }
+    $self->{buf} .= $chunk;
+}
+
+sub _parse {
+    my ($self) = @_;
+    my $b = \$self->{buf};
+    return if length $$b < 2;
+    my ($b0, $b1) = unpack('CC', $$b);
+    my ($len, $off) = ($b1 & 0x7f, 2);
+    if ($len == 126) {
+        return if length $$b < 4;
+        ($len, $off) = (unpack('n', substr($$b, 2, 2)), 4);
+    } elsif ($len == 127) {
+        return if length $$b < 10;
+        ($len, $off) = (unpack('Q>', substr($$b, 2, 8)), 10);
+    }
+    my $key = '';
+    if ($b1 & 0x80) {
+        return if length $$b < $off + 4;
+        $key = substr($$b, $off, 4);
+        $off += 4;
+    }
+    return if length $$b < $off + $len;
+    my $payload = substr($$b, $off, $len);
+    substr($$b, 0, $off + $len) = '';
+    $payload ^= substr($key x (int($len / 4) + 1), 0, $len) if length $key;
+    my $f = { op => $b0 & 0x0f, fin => $b0 >> 7, rsv => $b0 & 0x70,
+              masked => ($b1 & 0x80) ? 1 : 0, payload => $payload };
+    if ($f->{op} == 8 && $len >= 2) {
+        $f->{code} = unpack('n', $payload);
+        $f->{reason} = substr($payload, 2);
+    }
+    return $f;
+}
+
+sub recv_frame {
+    my ($self, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    for (;;) {
+        my $f = $self->_parse;
+        return $f if $f;
+        return { eof => 1 } if $self->{eof};
+        return undef if time >= $deadline;
+        $self->_fill($deadline - time);
+    }
+}
+
+# the next data message: {op, data}, a close frame, {eof => 1} or undef
+sub recv_message {
+    my ($self, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    my ($op, $data);
+    for (;;) {
+        my $f = $self->recv_frame($deadline - time) or return undef;
+        return $f if $f->{eof} || $f->{op} == 8;
+        if ($f->{op} == 9 || $f->{op} == 10) {
+            push @{ $self->{pongs} }, $f->{payload} if $f->{op} == 10;
+            next;
+        }
+        ($op, $data) = ($f->{op}, '') if $f->{op} != 0;
+        $data .= $f->{payload};
+        return { op => $op, data => $data } if $f->{fin};
+    }
+}
+
+sub recv_json {
+    my ($self, $secs) = @_;
+    for (;;) {
+        my $m = $self->recv_message($secs) or return undef;
+        if ($m->{eof} || ($m->{op} // 0) == 8) {
+            $self->{close} = $m unless $m->{eof};
+            return undef;
+        }
+        next unless $m->{op} == 1;
+        return JSON::PP::decode_json($m->{data});
+    }
+}
+
+sub close_frame {
+    my ($self, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    for (;;) {
+        my $f = $self->recv_frame($deadline - time) or return;
+        return if $f->{eof};
+        return ($f->{code}, $f->{reason}) if $f->{op} == 8;
+    }
+}
+
+sub wait_eof {
+    my ($self, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    until ($self->{eof}) {
+        return 0 if time >= $deadline;
+        $self->{buf} = '';
+        $self->_fill($deadline - time);
+    }
+    return 1;
+}
+
+sub close {
+    my ($self) = @_;
+    CORE::close($self->{wr});
+    CORE::close($self->{rd});
+    if ($self->{pid}) {
+        kill 'TERM', $self->{pid};
+        waitpid($self->{pid}, 0);
+        delete $self->{pid};
+    }
+}
+
+sub DESTROY { $_[0]->close if $_[0]{pid} }
+
+package AvatarTest;
+
+
 1;

@@ -45,6 +45,7 @@ extern const ctl_cmd_t ctl_cmd_user;
 extern const ctl_cmd_t ctl_cmd_dealership;
 extern const ctl_cmd_t ctl_cmd_eval;
 extern const ctl_cmd_t ctl_cmd_ingest_worker;
+extern const ctl_cmd_t ctl_cmd_stt;
 
 /* "avatarctl: <message>" on stderr */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -38,6 +38,7 @@ static const ctl_cmd_t *const ctl_cmds[] = {
     &ctl_cmd_dealership,
     &ctl_cmd_eval,
     &ctl_cmd_ingest_worker,
+    &ctl_cmd_stt,
     &ctl_cmd_version,
     &ctl_cmd_help,
 };

@@ -56,11 +56,13 @@ typedef struct {
     unsigned                  context_window;   /* tokens */
     unsigned                  max_tokens;       /* kept for the answer */
     const char               *templates_dir;    /* prompts.dir or NULL */
+    int                       spoken;           /* the answer is spoken:
+                                                   spoken.txt is added */
 } avc_prompt_input_t;
 
 /*
  * Read the templates of dir (prompts.dir: training.txt, roleplay.txt,
- * passage.txt, no_passages.txt; a file it lacks stays built in) now, at
+ * passage.txt, no_passages.txt, spoken.txt; a file it lacks stays built in) now, at
  * configuration or start time, for the builds that name the same dir; a
  * later call reads it again.  A build naming a dir never loaded reads it
  * at that moment.  AVC_OK; AVC_EINVAL (not a directory, or a file that

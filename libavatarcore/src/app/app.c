@@ -8,6 +8,7 @@
 #include <avatarcore/embed.h>
 #include <avatarcore/retrieve.h>
 #include <avatarcore/llm.h>
+#include <avatarcore/speech.h>
 #include <avatarcore/prompt.h>
 #include <avatarcore/cache.h>
 
@@ -121,6 +122,37 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
         }
         *err = AVC_ENOMEM;
     }
+    if (app->http) {
+        app->stt = avc_stt_new(loop, app->http, cfg, err);
+        app->tts = app->stt ? avc_tts_new(loop, app->http, cfg, err) : NULL;
+        if (app->tts == NULL) {
+            avc_log(AVC_LOG_ERR, "app: %s: %s",
+                    app->stt ? "tts" : "stt", avc_strerror(*err));
+            avc_app_free(app);
+            return NULL;
+        }
+        *err = AVC_ENOMEM;
+    }
+    {
+        long long end_ms, turn_ms;
+
+        if (avc_config_get_int(cfg, "voice.spoken_max_tokens", 160, 20, 4000,
+                               &app->spoken_max_tokens) != AVC_OK
+            || avc_config_get_int(cfg, "voice.end_silence", 500, 100, 5000,
+                                  &end_ms) != AVC_OK
+            || avc_config_get_int(cfg, "voice.max_turn", 60000, 1000,
+                                  600000, &turn_ms) != AVC_OK)
+        {
+            avc_log(AVC_LOG_ERR, "app: bad voice.spoken_max_tokens"
+                    " (20-4000), voice.end_silence (100-5000 ms) or"
+                    " voice.max_turn (1000-600000 ms)");
+            *err = AVC_EINVAL;
+            avc_app_free(app);
+            return NULL;
+        }
+        app->voice_end_silence = (unsigned) end_ms;
+        app->voice_max_turn = (unsigned) turn_ms;
+    }
     s = avc_config_get(cfg, "cache.semantic", "on");
     app->semantic_cache = strcmp(s, "on") == 0;
     bad = !app->semantic_cache && strcmp(s, "off") != 0;
@@ -183,8 +215,11 @@ avc_app_free(avc_app_t *app)
         }
         call->app = NULL;
     }
+    avc__ws_close_all(app);
     avc_retriever_free(app->retriever);
     avc_llm_free(app->llm);
+    avc_stt_free(app->stt);
+    avc_tts_free(app->tts);
     avc_scenarios_free(app->scenarios);
     avc__ingest_free(app->ingest);
     if (app->embedder) {

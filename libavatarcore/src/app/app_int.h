@@ -41,6 +41,13 @@ struct avc_app_s {
     int semantic_cache;
     double semantic_threshold;
     long long history_turns;
+    long long spoken_max_tokens;    /* voice.spoken_max_tokens */
+    unsigned voice_end_silence;     /* voice.end_silence, ms */
+    unsigned voice_max_turn;        /* voice.max_turn, ms */
+    struct avc_stt_s *stt;
+    struct avc_tts_s *tts;
+    struct avc_ws_s *sockets;       /* open voice sockets */
+    size_t nsockets;
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */
@@ -112,7 +119,32 @@ struct avc_call_s {
     void *writer_data;
     int streaming;              /* the header went out through the writer */
     int stream_gone;            /* the writer failed: the client is gone */
+
+    /* set by the voice layer on the calls it makes, never from a request:
+     * the caller is this user (its session was authenticated by token;
+     * the user is read again, and pwc must still match), and how a chat
+     * answer is made (see avc__chat_release) */
+    long long as_user;
+    char as_pwc[24];
+    int spoken;                 /* AVC__SPOKEN_* */
+    int hold;                   /* keep the answer until released */
 };
+
+#define AVC__SPOKEN_NO    0
+#define AVC__SPOKEN       1     /* spoken style, shorter */
+#define AVC__SPOKEN_FAST  2     /* about 60 tokens, no retrieval */
+
+/*
+ * A held chat answer (call->hold): the chat operation streams it, sends
+ * the SSE event "generated" when the model has finished instead of
+ * storing, and waits.  Release it with the text that was actually
+ * delivered (NULL: all of it); a model still answering is cancelled.
+ * Then the turn is stored and the call finishes as usual.
+ */
+void avc__chat_release(avc_call_t *call, const char *text, size_t len);
+
+/* Close every voice socket of the app (the app is going away). */
+void avc__ws_close_all(avc_app_t *app);
 
 /*
  * Steps: asynchronous work bound to a call.  At most one runs at a time;

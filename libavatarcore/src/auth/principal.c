@@ -92,6 +92,8 @@ avc_auth_loaded(avc_call_t *call, int err, avc_db_res_t *res)
     call->who.dealership_id = avc_db_res_isnull(res, 0, 4) ? 0 : atoll(v);
     call->who_json = avc__user_json_at(res, 0, 7);
     call->authed = 1;
+    /* calls the core makes for this caller carry the same stamp */
+    snprintf(call->as_pwc, sizeof(call->as_pwc), "%s", a->pwc);
 
     avc_auth_free(call->auth);
     call->auth = NULL;
@@ -107,6 +109,28 @@ avc__authenticate(avc_call_t *call, void (*fn)(avc_call_t *call))
     avc_token_t *t = NULL;
     avc_auth_t *a;
 
+    if (call->as_user > 0) {
+        /* a call made inside the core for an authenticated session */
+        char uid[24];
+
+        a = calloc(1, sizeof(*a));
+        if (a == NULL) {
+            avc__call_error(call, 500, "Internal server error");
+            return;
+        }
+        a->fn = fn;
+        snprintf(a->pwc, sizeof(a->pwc), "%s", call->as_pwc);
+        avc_auth_free(call->auth);
+        call->auth = a;
+        snprintf(uid, sizeof(uid), "%lld", call->as_user);
+        params[0] = uid;
+        if (avc__qn(call, AVC__STMT_PRINCIPAL, 1, params, avc_auth_loaded)
+            != AVC_OK)
+        {
+            avc__call_error(call, 503, "Service temporarily unavailable");
+        }
+        return;
+    }
     if (tok == NULL) {
         avc__reply_unauthorized(call, "Not authenticated");
         return;

@@ -83,6 +83,7 @@ typedef struct {
     unsigned prompt_tokens;
     unsigned completion_tokens;
     int cache_hit;
+    int held;                   /* generated, waiting for its release */
     uint64_t t0;
     char timestamp[40];
 } avc_chat_t;
@@ -404,7 +405,7 @@ avc_chat_loaded(avc_call_t *call, int err, avc_db_res_t *res)
             c->cleared_at = strdup(avc_db_res_value(res, 0, 8));
         }
     }
-    if (!c->roleplay
+    if (!c->roleplay && call->spoken != AVC__SPOKEN_FAST
         && !json_is_true(json_object_get(c->rag_config, "initialized")))
     {
         char msg[400];
@@ -562,6 +563,52 @@ avc_chat_on_done(int err, const avc_llm_result_t *res, void *data)
         avc_chat_fail(call, 500, "Internal server error");
         return;
     }
+    if (call->hold) {
+        c->held = 1;
+        if (c->sse && avc_chat_sse_begin(call) == AVC_OK) {
+            (void) avc_chat_event(call, "generated",
+                                  json_pack("{s:s, s:i}", "provider",
+                                            c->provider, "completion_tokens",
+                                            (int) c->completion_tokens));
+        }
+        return;
+    }
+    avc_chat_store(call);
+}
+
+void
+avc__chat_release(avc_call_t *call, const char *text, size_t len)
+{
+    avc_chat_t *c = call->op;
+    avc_app_t *app = call->app;
+
+    if (c == NULL || !call->hold) {
+        return;
+    }
+    call->hold = 0;
+    if (c->lop) {
+        /* cut short: the model stops, the turn keeps what was heard */
+        avc_llm_cancel(c->lop);
+        c->lop = NULL;
+        c->provider = strdup(avc_llm_provider(app->llm));
+        c->completion_tokens = avc_llm_count_tokens(c->answer.data
+                                                    ? c->answer.data : "",
+                                                    c->answer.len);
+        if (c->provider == NULL) {
+            avc_chat_fail(call, 500, "Internal server error");
+            return;
+        }
+    } else if (!c->held) {
+        return;                 /* not generated yet, nor running */
+    }
+    if (text) {
+        c->answer.len = 0;
+        if (avc__buf_append(&c->answer, text, len) != AVC_OK) {
+            avc_chat_fail(call, 500, "Internal server error");
+            return;
+        }
+    }
+    c->held = 0;
     avc_chat_store(call);
 }
 
@@ -618,6 +665,11 @@ avc_chat_ask(avc_call_t *call)
     in.context_window = avc_llm_context_window(app->llm);
     in.max_tokens = avc_llm_max_tokens(app->llm);
     in.templates_dir = avc_config_get(app->cfg, "prompts.dir", NULL);
+    in.spoken = call->spoken != AVC__SPOKEN_NO;
+    if (in.spoken) {
+        in.max_tokens = call->spoken == AVC__SPOKEN_FAST
+                        ? 60 : (unsigned) app->spoken_max_tokens;
+    }
 
     prompt = avc_prompt_build(&in, &err);
     if (prompt == NULL) {
@@ -640,6 +692,7 @@ avc_chat_ask(avc_call_t *call)
     req.passages = ps;
     req.n_passages = avc_prompt_passages_used(prompt);
     req.scenario = c->scenario;
+    req.max_tokens = in.spoken ? in.max_tokens : 0;
 
     /* the request is copied as needed: the prompt may go */
     err = avc_llm_chat(app->llm, &req, avc_chat_on_token, avc_chat_on_done,
@@ -853,12 +906,12 @@ avc_chat_answer(avc_call_t *call)
 {
     avc_chat_t *c = call->op;
 
-    if (c->roleplay) {
+    if (c->roleplay || call->spoken == AVC__SPOKEN_FAST) {
         c->sources = json_null();
         avc_chat_ask(call);
         return;
     }
-    if (!call->app->semantic_cache) {
+    if (!call->app->semantic_cache || call->spoken != AVC__SPOKEN_NO) {
         avc_chat_retrieve(call);
         return;
     }
@@ -880,7 +933,7 @@ avc_chat_cache_put(avc_call_t *call)
     char *s;
 
     if (c->roleplay || c->cache_hit || c->qvec == NULL || c->qvec_stale
-        || !call->app->semantic_cache)
+        || !call->app->semantic_cache || call->spoken != AVC__SPOKEN_NO)
     {
         return;
     }

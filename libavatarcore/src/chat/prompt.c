@@ -36,7 +36,8 @@
 #define AVC_PT_ROLEPLAY   1
 #define AVC_PT_PASSAGE    2
 #define AVC_PT_NONE       3
-#define AVC_PT_N          4
+#define AVC_PT_SPOKEN     4
+#define AVC_PT_N          5
 
 #define AVC_PT_BUILTIN    "templates/prompts/"
 #define AVC_PT_FILE_MAX   (64 * 1024)
@@ -46,7 +47,8 @@
 #define AVC_PT_PROMPT_TOKENS  3
 
 static const char *const avc_pt_names[AVC_PT_N] = {
-    "training.txt", "roleplay.txt", "passage.txt", "no_passages.txt"
+    "training.txt", "roleplay.txt", "passage.txt", "no_passages.txt",
+    "spoken.txt"
 };
 
 /*
@@ -440,6 +442,14 @@ avc_pt_system(const avc_prompt_input_t *in, const char *const *t,
                                  ? AVC_PT_TRAINING : AVC_PT_ROLEPLAY], vars);
     }
     avc__buf_free(&list);
+    if (rc == AVC_OK && in->spoken) {
+        /* an answer that will be heard, not read */
+        avc_pt_rtrim(&b);
+        rc = avc__buf_appends(&b, "\n\n");
+        if (rc == AVC_OK) {
+            rc = avc_pt_render(&b, t[AVC_PT_SPOKEN], vars);
+        }
+    }
     if (rc != AVC_OK) {
         avc__buf_free(&b);
         return NULL;

@@ -279,7 +279,13 @@ avc_clear_done(avc_call_t *call, int err, avc_db_res_t *res)
     if (cache) {
         (void) avc_shcache_session_drop(cache, s->session_id, call->who.id);
     }
-    snprintf(msg, sizeof(msg), "Session %s context cleared", s->session_id);
+    if (strncmp(call->path, "/api/v1/voice/", 14) == 0) {
+        /* DELETE /api/v1/voice/session/{id}: the same, in its words */
+        snprintf(msg, sizeof(msg), "Session %s cleared", s->session_id);
+    } else {
+        snprintf(msg, sizeof(msg), "Session %s context cleared",
+                 s->session_id);
+    }
     avc__call_json(call, 200, json_pack("{s:s}", "message", msg));
 }
 

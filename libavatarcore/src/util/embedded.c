@@ -9,8 +9,257 @@
 
 #include <string.h>
 
-/* data/fi_synonyms.txt */
+/* data/fi_phrases.txt */
 static const char avc_embedded_0[] =
+    "# What trainees and customers say in and about the F&I office, one\n"
+    "# sentence a line.  The offline speech recogniser builds its language\n"
+    "# model from these lines together with the dealership's own material, so\n"
+    "# that it expects the questions of the trade (\"what does the service\n"
+    "# contract cover?\") rather than general English.  Written as spoken;\n"
+    "# numbers, money and acronyms may be written as usual (they are\n"
+    "# normalised before counting).  Lines starting with # are comments.\n"
+    "\n"
+    "# greetings and conversation with the trainer\n"
+    "Hello Adam.\n"
+    "Hi Adam, I have a question.\n"
+    "Good morning.\n"
+    "Thank you.\n"
+    "Thanks, that helps.\n"
+    "Okay, got it.\n"
+    "Yes.\n"
+    "No.\n"
+    "Can you repeat that?\n"
+    "Could you say that again?\n"
+    "Can you explain that again more slowly?\n"
+    "Can you give me an example?\n"
+    "Can you give me a script for that?\n"
+    "What should I say to the customer?\n"
+    "What would you say in that situation?\n"
+    "How would you handle that?\n"
+    "What is the best way to explain that to a customer?\n"
+    "Let's practice a role play.\n"
+    "Let's start a role play.\n"
+    "I want to practice handling objections.\n"
+    "Play a customer who does not want the service contract.\n"
+    "Play a customer who thinks the payment is too high.\n"
+    "Stop the role play.\n"
+    "How did I do?\n"
+    "Give me feedback on my presentation.\n"
+    "What did I do wrong?\n"
+    "What could I have said better?\n"
+    "Let's try that again.\n"
+    "I'm new to the F&I office.\n"
+    "I just started as a finance manager.\n"
+    "\n"
+    "# products\n"
+    "What is a vehicle service contract?\n"
+    "What does the vehicle service contract cover?\n"
+    "What does the service contract cover?\n"
+    "What is not covered by the service contract?\n"
+    "What are the exclusions?\n"
+    "How long does the coverage last?\n"
+    "When does coverage start?\n"
+    "What is the term of the contract?\n"
+    "What is the deductible?\n"
+    "Is there a deductible on each repair or on each visit?\n"
+    "What is the difference between a warranty and a service contract?\n"
+    "Is a service contract the same as an extended warranty?\n"
+    "Who is the administrator of the contract?\n"
+    "Who pays for the repairs?\n"
+    "Can the customer cancel the service contract?\n"
+    "How does the customer cancel the contract?\n"
+    "Does the customer get a refund if they cancel?\n"
+    "How is the refund calculated?\n"
+    "Is the refund pro rata?\n"
+    "Is there a cancellation fee?\n"
+    "Is the contract transferable when the car is sold?\n"
+    "Does it cover towing and rental car?\n"
+    "Does it cover roadside assistance?\n"
+    "What coverage levels do we offer?\n"
+    "What is powertrain coverage?\n"
+    "What does the exclusionary coverage include?\n"
+    "What is GAP insurance?\n"
+    "What is GAP protection?\n"
+    "How does GAP work?\n"
+    "What does GAP cover?\n"
+    "What does GAP not cover?\n"
+    "Is GAP a waiver or an insurance policy?\n"
+    "When does the customer need GAP?\n"
+    "What happens if the car is totaled?\n"
+    "What happens if the car is stolen?\n"
+    "Who needs GAP coverage?\n"
+    "How much does GAP cost?\n"
+    "What is the maximum loan to value for GAP?\n"
+    "Does GAP cover the insurance deductible?\n"
+    "Does GAP cover late fees or past due payments?\n"
+    "What is tire and wheel protection?\n"
+    "What does tire and wheel cover?\n"
+    "Does tire and wheel cover cosmetic damage?\n"
+    "What is road hazard coverage?\n"
+    "What is appearance protection?\n"
+    "What does the appearance package cover?\n"
+    "Does it cover paint and fabric stains?\n"
+    "What is paintless dent repair?\n"
+    "What is key replacement coverage?\n"
+    "What is windshield protection?\n"
+    "What is prepaid maintenance?\n"
+    "What does the maintenance plan include?\n"
+    "How many oil changes are included?\n"
+    "What is theft protection?\n"
+    "What is credit life insurance?\n"
+    "What is credit disability insurance?\n"
+    "Who is eligible for credit disability?\n"
+    "Is there a waiting period?\n"
+    "Is the coverage retroactive?\n"
+    "What is the maximum benefit?\n"
+    "Can both borrowers be covered?\n"
+    "Are these products optional?\n"
+    "Can the customer buy the product later?\n"
+    "Can the product be added after the sale?\n"
+    "Can the customer finance the product?\n"
+    "How much does it add to the monthly payment?\n"
+    "What is the price of the product?\n"
+    "What is the retail price?\n"
+    "What is the dealer cost?\n"
+    "How much profit is in the product?\n"
+    "\n"
+    "# menu selling and presentation\n"
+    "How do I present the menu?\n"
+    "What is menu selling?\n"
+    "How many columns should the menu have?\n"
+    "What goes in each column of the menu?\n"
+    "Which products go in the top package?\n"
+    "Should I present every product to every customer?\n"
+    "How long should the menu presentation take?\n"
+    "How long should the customer be in the finance office?\n"
+    "How do I start the interview with the customer?\n"
+    "What questions should I ask in the interview?\n"
+    "How do I find out what the customer needs?\n"
+    "How do I transition to the menu?\n"
+    "How do I present the payment?\n"
+    "Should I quote the payment or the price?\n"
+    "How do I explain the cost per day?\n"
+    "How do I close the sale?\n"
+    "What do I do when the customer picks the basic package?\n"
+    "How do I build value in the product?\n"
+    "\n"
+    "# objections\n"
+    "How do I handle the objection that the payment is too high?\n"
+    "The customer says the payment is too high.\n"
+    "The customer says they do not need it.\n"
+    "The customer says they never buy extended warranties.\n"
+    "The customer says the car is reliable and will not break down.\n"
+    "The customer says their bank offers GAP for less.\n"
+    "The customer says they can buy it cheaper online.\n"
+    "The customer says they want to think about it.\n"
+    "The customer says they have to talk to their wife.\n"
+    "The customer says they have to talk to their husband.\n"
+    "The customer says they already have insurance.\n"
+    "The customer says they will buy it later.\n"
+    "The customer says no twice.\n"
+    "How many times can I ask?\n"
+    "When should I stop asking?\n"
+    "How do I tell a real objection from a condition?\n"
+    "What is the difference between an objection and a condition?\n"
+    "What is the two attempt rule?\n"
+    "I don't need that.\n"
+    "I don't want any extras.\n"
+    "The payment is already too high.\n"
+    "I can't afford it.\n"
+    "That is too expensive.\n"
+    "I'll think about it.\n"
+    "My credit union is cheaper.\n"
+    "I never use these things.\n"
+    "I'm trading the car in a few years.\n"
+    "Just give me the bottom line.\n"
+    "What is the lowest price you can do?\n"
+    "Can you take that off the price?\n"
+    "\n"
+    "# financing, rates and compliance\n"
+    "What is the APR?\n"
+    "What is the annual percentage rate?\n"
+    "What is the finance charge?\n"
+    "What is the amount financed?\n"
+    "What is the total of payments?\n"
+    "What is the truth in lending disclosure?\n"
+    "When must the disclosures be given?\n"
+    "What is regulation Z?\n"
+    "What is the buy rate?\n"
+    "What is the contract rate?\n"
+    "What is the dealer reserve?\n"
+    "What is the rate markup?\n"
+    "How much can I mark up the rate?\n"
+    "What is the maximum markup?\n"
+    "What happens if the customer pays off the loan early?\n"
+    "What is a chargeback?\n"
+    "What is the chargeback period?\n"
+    "What is the flat fee option?\n"
+    "What are the fair lending rules?\n"
+    "Can I charge different rates to different customers?\n"
+    "What is the equal credit opportunity act?\n"
+    "What is an adverse action notice?\n"
+    "What is the risk based pricing notice?\n"
+    "What is the red flags rule?\n"
+    "What is identity theft?\n"
+    "How do I verify the customer's identity?\n"
+    "What is a fraud alert?\n"
+    "What is an active duty alert?\n"
+    "What do I do if the identification does not match?\n"
+    "What is OFAC?\n"
+    "Do I have to check every customer against the OFAC list?\n"
+    "What do I do if there is an OFAC match?\n"
+    "What is a false positive?\n"
+    "Does a cash buyer need an OFAC check?\n"
+    "What is the privacy notice?\n"
+    "What is a safeguards rule?\n"
+    "What is the holder rule?\n"
+    "What are payment packing and bundling?\n"
+    "What is spot delivery?\n"
+    "What is a conditional delivery?\n"
+    "What happens if the financing falls through?\n"
+    "What is a rehash?\n"
+    "\n"
+    "# funding and paperwork\n"
+    "What is contracts in transit?\n"
+    "What is the CIT report?\n"
+    "How long does funding take?\n"
+    "What documents go in the funding package?\n"
+    "What causes a funding delay?\n"
+    "What is a stip?\n"
+    "What stipulations does the lender ask for?\n"
+    "What is proof of income?\n"
+    "What is proof of residence?\n"
+    "How do I clean up a deal jacket?\n"
+    "What stays in the deal jacket?\n"
+    "What goes to the lender?\n"
+    "Who signs the retail installment contract?\n"
+    "What is the buyer's order?\n"
+    "What is the title application?\n"
+    "How do I correct a mistake on the contract?\n"
+    "What is the odometer statement?\n"
+    "What is negative equity?\n"
+    "How do I handle the trade in payoff?\n"
+    "What is the down payment?\n"
+    "What is a cosigner?\n"
+    "What is a co buyer?\n"
+    "What is the debt to income ratio?\n"
+    "What is the payment to income ratio?\n"
+    "What is the loan to value?\n"
+    "What is the credit score?\n"
+    "What is the credit tier?\n"
+    "What is a subprime loan?\n"
+    "What is the term of the loan?\n"
+    "Should I offer a longer term?\n"
+    "What is the monthly payment on a seventy two month term?\n"
+    "What about an eighty four month term?\n"
+    "How many months is the loan?\n"
+    "What is the interest rate?\n"
+    "What does the lender require?\n"
+    "Which lender should I send the deal to?\n"
+    ;
+
+/* data/fi_synonyms.txt */
+static const char avc_embedded_1[] =
     "# F&I synonyms and abbreviations for the local embedder and the full-tex"
     "t\n"
     "# query expansion of libavatarcore.\n"
@@ -160,7 +409,7 @@ static const char avc_embedded_0[] =
     ;
 
 /* data/scenarios/fi-core.jsonl */
-static const char avc_embedded_1[] =
+static const char avc_embedded_2[] =
     "{\"id\": \"vsc-skeptic-engineer\", \"customer_profile\": \"Tom Becker, 4"
     "1, mechanical engineer. Buying a three-year-old certified pre-owned seda"
     "n with 38,000 miles for $27,500, financing $22,000 for 66 months. Commut"
@@ -361,7 +610,7 @@ static const char avc_embedded_1[] =
     ;
 
 /* templates/mail/invite.html */
-static const char avc_embedded_2[] =
+static const char avc_embedded_3[] =
     "<!DOCTYPE html>\n"
     "<html lang=\"en\">\n"
     "<head>\n"
@@ -395,12 +644,12 @@ static const char avc_embedded_2[] =
     ;
 
 /* templates/mail/invite.subject */
-static const char avc_embedded_3[] =
+static const char avc_embedded_4[] =
     "You're invited to {{dealership_name}} on Avatar Adam\n"
     ;
 
 /* templates/mail/invite.txt */
-static const char avc_embedded_4[] =
+static const char avc_embedded_5[] =
     "Hello,\n"
     "\n"
     "You have been invited to join {{dealership_name}} on Avatar Adam, the\n"
@@ -418,7 +667,7 @@ static const char avc_embedded_4[] =
     ;
 
 /* templates/mail/password_reset.html */
-static const char avc_embedded_5[] =
+static const char avc_embedded_6[] =
     "<!DOCTYPE html>\n"
     "<html lang=\"en\">\n"
     "<head>\n"
@@ -448,12 +697,12 @@ static const char avc_embedded_5[] =
     ;
 
 /* templates/mail/password_reset.subject */
-static const char avc_embedded_6[] =
+static const char avc_embedded_7[] =
     "Reset your Avatar Adam password\n"
     ;
 
 /* templates/mail/password_reset.txt */
-static const char avc_embedded_7[] =
+static const char avc_embedded_8[] =
     "Hello,\n"
     "\n"
     "Someone, hopefully you, asked to reset the password of the Avatar Adam\n"
@@ -472,7 +721,7 @@ static const char avc_embedded_7[] =
     ;
 
 /* templates/mail/report.html */
-static const char avc_embedded_8[] =
+static const char avc_embedded_9[] =
     "<!DOCTYPE html>\n"
     "<html lang=\"en\">\n"
     "<head>\n"
@@ -521,12 +770,12 @@ static const char avc_embedded_8[] =
     ;
 
 /* templates/mail/report.subject */
-static const char avc_embedded_9[] =
+static const char avc_embedded_10[] =
     "[Avatar Adam] {{kind}} report from {{dealership_name}}\n"
     ;
 
 /* templates/mail/report.txt */
-static const char avc_embedded_10[] =
+static const char avc_embedded_11[] =
     "A user submitted a report for review.\n"
     "\n"
     "Kind:        {{kind}}\n"
@@ -552,21 +801,21 @@ static const char avc_embedded_10[] =
     ;
 
 /* templates/prompts/no_passages.txt */
-static const char avc_embedded_11[] =
+static const char avc_embedded_12[] =
     "(Nothing in the training material matched this question. Tell the\n"
     "trainee plainly that the material does not cover it; do not invent an\n"
     "answer.)\n"
     ;
 
 /* templates/prompts/passage.txt */
-static const char avc_embedded_12[] =
+static const char avc_embedded_13[] =
     "[{{number}}] Title: {{title}}\n"
     "Source: {{filename}}, topic {{topic}}\n"
     "{{content}}\n"
     ;
 
 /* templates/prompts/roleplay.txt */
-static const char avc_embedded_13[] =
+static const char avc_embedded_14[] =
     "This is a practice conversation in the F&I office of {{dealership_name}}"
     ".\n"
     "You play a customer who has just agreed on a vehicle and now sits down\n"
@@ -619,8 +868,18 @@ static const char avc_embedded_13[] =
     "for an F&I manager to say and answer as the customer.\n"
     ;
 
+/* templates/prompts/spoken.txt */
+static const char avc_embedded_15[] =
+    "This conversation is spoken: {{trainee_name}} hears your answer through "
+    "a\n"
+    "voice, live, and may interrupt. Answer in two to four short sentences of\n"
+    "plain speech, the most useful point first. No lists, no symbols, no\n"
+    "markdown, no parentheses. Say amounts and rates as words a person would\n"
+    "say (\"five point nine percent\"), and keep names of documents short.\n"
+    ;
+
 /* templates/prompts/training.txt */
-static const char avc_embedded_14[] =
+static const char avc_embedded_16[] =
     "You are Adam, a veteran F&I trainer. You spent more than twenty years in\n"
     "dealership finance and insurance offices before you began training F&I\n"
     "managers, and you now coach the F&I team at {{dealership_name}}. You are\n"
@@ -676,36 +935,40 @@ static const struct {
     const char *text;
     size_t len;
 } avc_embedded[] = {
-    { "data/fi_synonyms.txt",
+    { "data/fi_phrases.txt",
       avc_embedded_0, sizeof(avc_embedded_0) - 1 },
-    { "data/scenarios/fi-core.jsonl",
+    { "data/fi_synonyms.txt",
       avc_embedded_1, sizeof(avc_embedded_1) - 1 },
-    { "templates/mail/invite.html",
+    { "data/scenarios/fi-core.jsonl",
       avc_embedded_2, sizeof(avc_embedded_2) - 1 },
-    { "templates/mail/invite.subject",
+    { "templates/mail/invite.html",
       avc_embedded_3, sizeof(avc_embedded_3) - 1 },
-    { "templates/mail/invite.txt",
+    { "templates/mail/invite.subject",
       avc_embedded_4, sizeof(avc_embedded_4) - 1 },
-    { "templates/mail/password_reset.html",
+    { "templates/mail/invite.txt",
       avc_embedded_5, sizeof(avc_embedded_5) - 1 },
-    { "templates/mail/password_reset.subject",
+    { "templates/mail/password_reset.html",
       avc_embedded_6, sizeof(avc_embedded_6) - 1 },
-    { "templates/mail/password_reset.txt",
+    { "templates/mail/password_reset.subject",
       avc_embedded_7, sizeof(avc_embedded_7) - 1 },
-    { "templates/mail/report.html",
+    { "templates/mail/password_reset.txt",
       avc_embedded_8, sizeof(avc_embedded_8) - 1 },
-    { "templates/mail/report.subject",
+    { "templates/mail/report.html",
       avc_embedded_9, sizeof(avc_embedded_9) - 1 },
-    { "templates/mail/report.txt",
+    { "templates/mail/report.subject",
       avc_embedded_10, sizeof(avc_embedded_10) - 1 },
-    { "templates/prompts/no_passages.txt",
+    { "templates/mail/report.txt",
       avc_embedded_11, sizeof(avc_embedded_11) - 1 },
-    { "templates/prompts/passage.txt",
+    { "templates/prompts/no_passages.txt",
       avc_embedded_12, sizeof(avc_embedded_12) - 1 },
-    { "templates/prompts/roleplay.txt",
+    { "templates/prompts/passage.txt",
       avc_embedded_13, sizeof(avc_embedded_13) - 1 },
-    { "templates/prompts/training.txt",
+    { "templates/prompts/roleplay.txt",
       avc_embedded_14, sizeof(avc_embedded_14) - 1 },
+    { "templates/prompts/spoken.txt",
+      avc_embedded_15, sizeof(avc_embedded_15) - 1 },
+    { "templates/prompts/training.txt",
+      avc_embedded_16, sizeof(avc_embedded_16) - 1 },
 };
 
 const char *
