@@ -112,11 +112,15 @@ if [ -n "${ELEVENLABS_API_KEY:-}" ]; then
         "$(kv voice "${ELEVENLABS_VOICE_ID:-21m00Tcm4TlvDq8ikWAM}")" \
         "key=env:ELEVENLABS_API_KEY;" >> "$prov"
 fi
-if [ -n "${HEYGEN_API_KEY:-}" ]; then
+if [ -n "${HEYGEN_API_KEY:-}" ] && [ -n "${HEYGEN_AVATAR_ID:-}" ]; then
     echo "avatar_avatar heygen" \
         "$(kv base_url "${HEYGEN_API_URL:-https://api.liveavatar.com}")" \
-        "$(kv avatar_id "${HEYGEN_AVATAR_ID:-default}")" \
+        "$(kv avatar_id "$HEYGEN_AVATAR_ID")" \
+        "sandbox=${HEYGEN_SANDBOX:-off}" \
         "key=env:HEYGEN_API_KEY;" >> "$prov"
+elif [ -n "${HEYGEN_API_KEY:-}" ]; then
+    echo "HEYGEN_API_KEY is set without HEYGEN_AVATAR_ID: the built-in" \
+         "avatar is used" >&2
 fi
 mail_extra=""
 [ -n "${MAIL_FROM:-}" ] && mail_extra="$mail_extra $(kv from "$MAIL_FROM")"
