@@ -101,5 +101,6 @@ ngx_int_t ngx_http_avatar_send_error(ngx_http_request_t *r,
 /* ngx_http_avatar_ws.c */
 ngx_int_t ngx_http_avatar_ws_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_avatar_ws_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_avatar_ws_token(ngx_http_request_t *r, ngx_str_t *tok);
 
 #endif /* _NGX_HTTP_AVATAR_MODULE_H_INCLUDED_ */

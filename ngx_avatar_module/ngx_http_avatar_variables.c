@@ -79,7 +79,7 @@ ngx_http_avatar_copy_claim(ngx_http_request_t *r, avc_token_t *tok,
 }
 
 
-/* The token of a request: "Authorization: Bearer ..." */
+/* The token of a request: "Authorization: Bearer ...", or a socket's */
 
 static ngx_int_t
 ngx_http_avatar_token(ngx_http_request_t *r, ngx_str_t *tok)
@@ -92,7 +92,8 @@ ngx_http_avatar_token(ngx_http_request_t *r, ngx_str_t *tok)
     if (h == NULL || h->value.len <= 7
         || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
     {
-        return NGX_DECLINED;
+        /* a voice socket's token came another way */
+        return ngx_http_avatar_ws_token(r, tok);
     }
 
     p = h->value.data + 7;

@@ -2010,3 +2010,33 @@ ngx_http_avatar_ws_host_close(void *host, int code, const char *reason)
 
     ngx_http_avatar_ws_start_close(ctx, (ngx_uint_t) code, reason, 0);
 }
+
+
+/*
+ * The token of a socket request, for $avatar_user_id (limit_req keys):
+ * browsers cannot send Authorization on a WebSocket, so it came as
+ * ?token= or the bearer subprotocol, copied here before it was masked.
+ */
+
+ngx_int_t
+ngx_http_avatar_ws_token(ngx_http_request_t *r, ngx_str_t *tok)
+{
+    ngx_str_t                  id;
+    avc_ws_kind_t              kind;
+    ngx_http_avatar_ws_ctx_t  *ctx;
+
+    if (ngx_http_avatar_ws_path(&r->uri, &kind, &id) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_avatar_module);
+
+    if (ctx == NULL || ctx->token == NULL) {
+        return NGX_DECLINED;
+    }
+
+    tok->data = (u_char *) ctx->token;
+    tok->len = ctx->token_len;
+
+    return NGX_OK;
+}

@@ -28,6 +28,7 @@ $t->start_api(
 avatar_cors_origins https://app.example.com;
 avatar_ws_max_message 4k;
 limit_req_zone \$binary_remote_addr zone=wslimit:1m rate=1r/m;
+limit_req_zone \$avatar_user_id zone=wsuser:1m rate=1r/m;
 server {
     listen 127.0.0.1:$port2 sndbuf=32k;
     lingering_timeout 10s;
@@ -53,6 +54,12 @@ EOF
         location /api/v1/voice/ws/vad/limited- {
             avatar_api;
             limit_req zone=wslimit nodelay;
+            limit_req_status 429;
+            error_page 429 \@avatar_error;
+        }
+        location /api/v1/voice/ws/vad/peruser- {
+            avatar_api;
+            limit_req zone=wsuser nodelay;
             limit_req_status 429;
             error_page 429 \@avatar_error;
         }
@@ -377,6 +384,20 @@ $socks[1]->send_frame(1, '{"type"', fin => 0);
 $_->close for @socks;
 ok(wait_for(sub { active() == 1 }, 5),
    'clients that hang up (in the middle of a frame, of a message, or between) have their sockets closed');
+
+# --- limits per user: the socket's token keys $avatar_user_id ---
+
+$t->create_user(email => 'v@alpha.com', like => 'sa@example.com',
+                role => 'user', dealership_id => $d);
+my $tok2 = $t->login('v@alpha.com', 'Super!pass1');
+my $p1 = ws('/api/v1/voice/ws/vad/peruser-1', protocol => "bearer.$tok");
+is($p1->{status}, 101, 'a socket under a per-user limit (token as subprotocol)');
+my $p2 = ws('/api/v1/voice/ws/vad/peruser-2', token => $tok);
+refused($p2, 429, 'RateLimitError', qr/Too many/,
+        'the same user again (token in the query): 429, keyed on the user');
+my $p3 = ws('/api/v1/voice/ws/vad/peruser-3', token => $tok2);
+is($p3->{status}, 101, '... another user from the same address is not limited by it');
+$_->close for $p1, $p2, $p3;
 
 # --- the token never reaches a log ---
 
