@@ -8,6 +8,7 @@ import { NotFoundPage } from './pages/NotFoundPage';
 import { StatusPage } from './pages/StatusPage';
 import { AcceptInvitePage } from './pages/AcceptInvitePage';
 import { ChatPage } from './pages/ChatPage';
+import { VoicePage } from './pages/VoicePage';
 import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
 import { ResetPasswordPage } from './pages/ResetPasswordPage';
 import { ADMIN_ROLES, SUPER_ADMIN } from './admin/access';
@@ -45,6 +46,14 @@ export function App() {
               element={
                 <RequireAuth>
                   <ChatPage />
+                </RequireAuth>
+              }
+            />
+            <Route
+              path="voice"
+              element={
+                <RequireAuth>
+                  <VoicePage />
                 </RequireAuth>
               }
             />

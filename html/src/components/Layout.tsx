@@ -48,6 +48,11 @@ export function Layout() {
                   Chat
                 </NavLink>
               )}
+              {user && (
+                <NavLink to="/voice" className={navClass} data-testid="nav-voice">
+                  Voice
+                </NavLink>
+              )}
               <NavLink to="/status" className={navClass}>
                 Status
               </NavLink>
