@@ -27,6 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Tests only (src/speech/audio_int.h). */
+int avc__audio_resample(const int16_t *in, size_t n, unsigned in_rate,
+                        unsigned out_rate, int16_t **out, size_t *out_n);
+
 #define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 #define SPEECH "The extended warranty covers the engine and the transmission"
 
@@ -603,7 +607,8 @@ test_wav(void)
     }
 }
 
-/* A sine at rate through the decoder: level and frequency at 16 kHz. */
+/* A sine at rate through the decoder: level and frequency at 16 kHz (a
+ * prime rate takes the resampler's path without a polyphase bank). */
 static void
 test_resample(void)
 {
@@ -614,6 +619,7 @@ test_resample(void)
     } c[] = {
         { 44100, 1000, 1 }, { 48000, 3000, 1 }, { 22050, 440, 1 },
         { 8000, 1000, 1 }, { 11025, 2500, 1 }, { 32000, 5000, 1 },
+        { 7919, 1500, 1 }, { 96000, 700, 1 },
         { 44100, 10000, 0 }, { 48000, 12000, 0 }, { 32000, 9000, 0 },
         { 22050, 8500, 0 }
     };
@@ -659,6 +665,37 @@ test_resample(void)
         free(pcm);
         free(b);
     }
+}
+
+/* The resampler the speech code shares, on s16 (espeak's 22050 Hz). */
+static void
+test_resample_s16(void)
+{
+    int16_t in[22050], *out = NULL;
+    size_t i, n = 0, zc = 0;
+
+    for (i = 0; i < COUNTOF(in); i++) {
+        in[i] = (int16_t) lrint(16384 * sin(2 * M_PI * 300.0 * i / 22050));
+    }
+    TAP_IS(avc__audio_resample(in, COUNTOF(in), 22050, 16000, &out, &n),
+           AVC_OK, "s16 22050 -> 16000");
+    TAP_IS(n, 16000, "... 1 s in, 1 s out");
+    for (i = 2001; i + 2000 < n; i++) {
+        zc += (out[i - 1] < 0) != (out[i] < 0);
+    }
+    TAP_OK(n == 16000 && fabs(rms_db(out + 2000, n - 4000) - -9.03) < 0.1
+           && fabs(zc / 2.0 / ((n - 4001) / 16000.0) - 300) < 2,
+           "... the same 300 Hz sine at the same level");
+    free(out);
+    out = NULL;
+    TAP_IS(avc__audio_resample(in, 0, 22050, 16000, &out, &n), AVC_OK,
+           "nothing resamples to nothing");
+    TAP_OK(out != NULL && n == 0, "... a valid empty array");
+    free(out);
+    TAP_IS(avc__audio_resample(in, 10, 0, 16000, &out, &n), AVC_EINVAL,
+           "rate 0: AVC_EINVAL");
+    TAP_IS(avc__audio_resample(in, 10, 16000, 1000000, &out, &n),
+           AVC_EINVAL, "rate 1 MHz: AVC_EINVAL");
 }
 
 /* A WAV built by hand: fmt as given, LIST and odd chunks before data. */
@@ -1355,6 +1392,7 @@ main(int argc, char **argv)
     }
     if (section("resample")) {
         test_resample();
+        test_resample_s16();
     }
     if (section("hostile")) {
         test_hostile();

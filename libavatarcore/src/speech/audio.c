@@ -306,13 +306,43 @@ avc_rs_init(void)
     avc_rs_table[n + 1] = 0.0f;
 }
 
+/* The kernel at a distance of x zero crossings, interpolated. */
+static double
+avc_rs_kernel(double x)
+{
+    size_t k;
+
+    x *= AVC_RS_RES;
+    k = (size_t) x;
+    if (k >= AVC_RS_ZC * AVC_RS_RES) {
+        return 0.0;
+    }
+    return avc_rs_table[k] + (x - k) * (avc_rs_table[k + 1] - avc_rs_table[k]);
+}
+
+static unsigned
+avc_rs_gcd(unsigned a, unsigned b)
+{
+    unsigned t;
+
+    while (b != 0) {
+        t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 int
 avc__audio_resample_float(const float *in, size_t n, unsigned in_rate,
                           unsigned out_rate, int16_t **out, size_t *out_n)
 {
-    double fc, scale, half, pos, acc, x, w;
-    size_t i, j, k, m, lo, hi;
+    double fc, scale, half, pos, acc, x;
+    size_t i, j, m, lo, hi, taps, t, ph;
+    unsigned g, L, M;
     uint64_t num;
+    int64_t first;
+    float *bank, *c;
     int16_t *o;
 
     if ((in == NULL && n > 0) || out == NULL || out_n == NULL
@@ -328,12 +358,12 @@ avc__audio_resample_float(const float *in, size_t n, unsigned in_rate,
     if (o == NULL) {
         return AVC_ENOMEM;
     }
+    *out = o;
+    *out_n = m;
     if (in_rate == out_rate) {
         for (i = 0; i < n; i++) {
             o[i] = avc_audio_clip(in[i]);
         }
-        *out = o;
-        *out_n = m;
         return AVC_OK;
     }
 
@@ -345,6 +375,51 @@ avc__audio_resample_float(const float *in, size_t n, unsigned in_rate,
     scale = 2.0 * fc;
     half = AVC_RS_ZC / scale;
 
+    /*
+     * Output i sits at input position i * M / L: its phase, the remainder,
+     * repeats every L outputs.  When the L phases are few next to the
+     * output, their coefficients are computed once (polyphase); taps t of
+     * phase ph weigh input (i * M / L) - taps / 2 + 1 + t.
+     */
+    g = avc_rs_gcd(in_rate, out_rate);
+    L = out_rate / g;
+    M = in_rate / g;
+    taps = 2 * (size_t) ceil(half);
+    bank = (size_t) L * 4 <= m ? malloc((size_t) L * taps * sizeof(float))
+                               : NULL;
+    if (bank != NULL) {
+        for (ph = 0; ph < L; ph++) {
+            for (t = 0; t < taps; t++) {
+                x = fabs((double) ph / L + (double) (taps / 2) - 1 - t);
+                bank[ph * taps + t] = (float) (avc_rs_kernel(x * scale)
+                                               * scale);
+            }
+        }
+        for (i = 0; i < m; i++) {
+            num = (uint64_t) i * M;
+            c = bank + (num % L) * taps;
+            first = (int64_t) (num / L) - (int64_t) (taps / 2) + 1;
+            acc = 0.0;
+            if (first >= 0 && (uint64_t) first + taps <= n) {
+                for (t = 0; t < taps; t++) {
+                    acc += in[first + t] * c[t];
+                }
+            } else {
+                for (t = 0; t < taps; t++) {
+                    if (first + (int64_t) t >= 0
+                        && (uint64_t) (first + (int64_t) t) < n)
+                    {
+                        acc += in[first + t] * c[t];
+                    }
+                }
+            }
+            o[i] = avc_audio_clip(acc);
+        }
+        free(bank);
+        return AVC_OK;
+    }
+
+    /* otherwise each output interpolates its own coefficients */
     for (i = 0; i < m; i++) {
         num = (uint64_t) i * in_rate;
         pos = (double) (num / out_rate)
@@ -355,19 +430,10 @@ avc__audio_resample_float(const float *in, size_t n, unsigned in_rate,
         hi = x >= (double) n ? n - 1 : (size_t) x;
         acc = 0.0;
         for (j = lo; j <= hi && j < n; j++) {
-            x = fabs(pos - (double) j) * scale * AVC_RS_RES;
-            k = (size_t) x;
-            if (k >= AVC_RS_ZC * AVC_RS_RES) {
-                continue;
-            }
-            w = avc_rs_table[k] + (x - k) * (avc_rs_table[k + 1]
-                                             - avc_rs_table[k]);
-            acc += in[j] * w;
+            acc += in[j] * avc_rs_kernel(fabs(pos - (double) j) * scale);
         }
         o[i] = avc_audio_clip(acc * scale);
     }
-    *out = o;
-    *out_n = m;
     return AVC_OK;
 }
 
@@ -1128,10 +1194,12 @@ avc_audio_decode(const void *p, size_t n, avc_audio_format_t f,
     if (n == 0) {
         return AVC_EPARSE;
     }
+    /* 0 means the ceiling: nothing decodes without a limit */
     if (max_ms == 0 || max_ms > AVC_AUDIO_CAP_MS) {
         max_ms = AVC_AUDIO_CAP_MS;
     }
     max = (size_t) max_ms * AVC_AUDIO_PER_MS;
+    /* left open: the bytes decide, but are never taken for raw PCM */
     if (f == AVC_AUDIO_UNKNOWN) {
         f = avc_audio_detect(p, n, 0);
     }
