@@ -169,6 +169,35 @@ is($last, 'A service contract covers repairs.', 'history keeps only the sentence
 is($t->psql("SELECT interrupted FROM voice_turns ORDER BY id DESC LIMIT 1"), 't', 'the turn is recorded as interrupted');
 is($t->get('/metrics')->{status}, 200, 'the worker is fine');
 
+# --- barge-in by speaking over the answer ---
+
+my $q_pcm = substr($q_wav, 44);
+forget();
+$ws->send_text(encode_json({ type => 'audio_complete', data => encode_base64($q_wav, '') }));
+@before = ();
+$deadline = time + 20;
+while (time < $deadline) {
+    my $j = $ws->recv_json(10) or last;
+    push @before, $j;
+    last if $j->{type} eq 'audio_chunk';
+}
+ok(@before && $before[-1]{type} eq 'audio_chunk', 'another answer starts playing');
+# the trainee talks: speech as binary PCM, then silence ending the turn
+for (my $o = 0; $o < length $q_pcm; $o += 3200) {
+    $ws->send_binary(substr($q_pcm, $o, 3200));
+}
+$ws->send_binary("\0" x 32000);
+@m = collect($ws, 'ready', 30);
+my @types = map { $_->{type} } @m;
+my ($int_at) = grep { $types[$_] eq 'interrupted' } 0 .. $#types;
+ok(defined $int_at, 'speech over the answer interrupts it (server-side barge-in)')
+    or diag squash(@types);
+my ($proc_at) = grep { $types[$_] eq 'processing' } 0 .. $#types;
+ok(defined $proc_at && $proc_at > $int_at, '... and what was said becomes the next turn');
+@m = collect($ws, 'ready', 30) unless grep { $_ eq 'response_complete' } @types;
+ok(grep({ ($_->{outcome} // '') eq 'client-closed' } reqs($lport)),
+   '... the cut answer\'s model request was closed');
+
 # --- failures ---
 
 mock($sport, 'POST', '/_next', { status => 500, times => 5 });
