@@ -36,7 +36,7 @@ UNIT_BINS := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 MOCK_SRCS := $(wildcard tools/mock/*.c)
 
 .PHONY: all build core module ctl web deps deps-run deps-test run test \
-	test-build test-unit test-int test-web test-asan bench clean
+	test-build test-unit test-int test-web test-e2e test-asan bench clean
 
 # Packages first, then a fresh make: the flags above come from pkg-config,
 # which a new machine only has after the install.
@@ -125,7 +125,7 @@ $(B)/mock/%: tools/mock/%.c $(B)/libavatarcore.a
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-build
-	@$(MAKE) --no-print-directory test-unit test-int test-web
+	@$(MAKE) --no-print-directory test-unit test-int test-web test-e2e
 
 test-build: build $(UNIT_BINS)
 
@@ -137,6 +137,11 @@ test-int:
 
 test-web:
 	cd html && npx vitest run
+
+# The end-to-end walk in Debian's Chromium against a private instance
+# started like `make run` (screenshots in t/e2e/out/).
+test-e2e:
+	AVC_BUILD=$(CURDIR)/$(B) node t/e2e/run.mjs
 
 test-asan:
 	AVC_SAN=1 $(MAKE) B=build-asan OPT=-O1 \
