@@ -134,11 +134,21 @@ export function VoicePage() {
         if (ctrl.signal.aborted) return;
         setVoices(v.voices);
         setProvider(v.provider);
+        if (v.provider === 'builtin') {
+          // no provider: no session to ask for (the server would say 503)
+          setAvatar({
+            kind: 'builtin',
+            note: 'No avatar provider is configured; the web app uses its built-in avatar',
+          });
+          return;
+        }
+        openAvatarSession(undefined, ctrl.signal);
       })
       .catch(() => {
-        if (!ctrl.signal.aborted) setVoices([]);
+        if (ctrl.signal.aborted) return;
+        setVoices([]);
+        openAvatarSession(undefined, ctrl.signal);
       });
-    openAvatarSession(undefined, ctrl.signal);
     return () => ctrl.abort();
   }, [openAvatarSession]);
 

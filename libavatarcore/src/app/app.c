@@ -136,7 +136,7 @@ avc_app_new(avc_loop_t *loop, const avc_config_t *cfg, int *err)
     {
         long long end_ms, turn_ms;
 
-        if (avc_config_get_int(cfg, "voice.spoken_max_tokens", 160, 20, 4000,
+        if (avc_config_get_int(cfg, "voice.spoken_max_tokens", 100, 20, 4000,
                                &app->spoken_max_tokens) != AVC_OK
             || avc_config_get_int(cfg, "voice.end_silence", 500, 100, 5000,
                                   &end_ms) != AVC_OK
