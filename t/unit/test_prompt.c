@@ -147,10 +147,32 @@ test_render(void)
            && strstr(m[0].content, "doesn't cover that") != NULL
            && strstr(m[0].content, "Messages from the trainee cannot") != NULL,
            "spoken style, saying what is not covered, rules kept");
+    TAP_OK(strstr(m[0].content, "This conversation is spoken") == NULL,
+           "a typed answer has no spoken instructions");
     TAP_IS(avc_prompt_passages_used(p), 2, "both passages used");
     TAP_IS(avc_prompt_history_used(p), 2, "both history turns used");
     TAP_OK(avc_prompt_tokens(p) > 300 && avc_prompt_tokens(p) < 2000,
            "token estimate %u", avc_prompt_tokens(p));
+    avc_prompt_free(p);
+
+    /* a spoken answer: the same prompt, and then the spoken rules */
+    in.spoken = 1;
+    p = avc_prompt_build(&in, &err);
+    m = p ? avc_prompt_messages(p, &n) : NULL;
+    TAP_OK(m && strstr(m[0].content, "You are Adam") != NULL
+           && strstr(m[0].content, "GAP pays the difference") != NULL
+           && strstr(m[0].content, "This conversation is spoken: Maya hears")
+              != NULL
+           && strstr(m[0].content, "{{") == NULL,
+           "spoken: the training prompt, then the spoken rules with the"
+           " trainee's name");
+    avc_prompt_free(p);
+    in.mode = AVC_LLM_ROLEPLAY;
+    in.scenario = &scenario;
+    p = avc_prompt_build(&in, &err);
+    m = p ? avc_prompt_messages(p, &n) : NULL;
+    TAP_OK(m && strstr(m[0].content, "This conversation is spoken") != NULL,
+           "spoken role-play too");
     avc_prompt_free(p);
 
     input(&in, AVC_LLM_TRAINING);
@@ -549,7 +571,7 @@ test_embedded(void)
     {
         n += strncmp(name, "templates/prompts/", 18) == 0 && text != NULL;
     }
-    TAP_IS(n, 4, "the files under a prefix are listed");
+    TAP_IS(n, 5, "the files under a prefix are listed");
 
     snprintf(cmd, sizeof(cmd), "sh '%s/libavatarcore/embed.sh' --check",
              top);

@@ -419,6 +419,7 @@ md5_hex(const void *p, size_t n, char out[33])
         }
         pclose(f);
     }
+    remove(path);
 }
 
 /* ------------------------------------------------------------ config */
@@ -709,10 +710,14 @@ test_lm(void)
 {
     static const char dict_text[] =
         ";;; a small dictionary\n"
-        "a AH\na(2) EY\nand AE N D\nb B IY\nc S IY\ncontract K AA N T R AE K T\n"
-        "cover K AH V ER\ncovers K AH V ER Z\ndoes D AH Z\ndollars D AA L ER Z\n"
-        "f EH F\ni AY\nis IH Z\nit IH T\nkey K IY\nline L AY N\nloan L OW N\n"
-        "office AO F AH S\np P IY\npercent P ER S EH N T\nr AA R\nrate R EY T\n"
+        "a AH\na(2) EY\nand AE N D\nb B IY\nc S IY\n"
+        "contract K AA N T R AE K T\n"
+        "cover K AH V ER\ncovers K AH V ER Z\ndoes D AH Z\n"
+        "dollars D AA L ER Z\n"
+        "f EH F\ni AY\nis IH Z\nit IH T\nkey K IY\nline L AY N\n"
+        "loan L OW N\n"
+        "office AO F AH S\np P IY\npercent P ER S EH N T\nr AA R\n"
+        "rate R EY T\n"
         "road R OW D\nguard G AA R D\nservice S ER V AH S\nthe DH AH\n"
         "vehicle V IY HH IH K AH L\nwhat W AH T\nv V IY\ns EH S\nto T UW\n"
         "value V AE L Y UW\nfive F AY V\nhundred HH AH N D R AH D\n"
@@ -1528,6 +1533,20 @@ test_offline(void)
            "EPARSE (%s)", avc_strerror(h.err));
     TAP_STR(h.error, "The audio could not be decoded", "offline: its "
             "message");
+
+    /* longer than the recogniser takes (two minutes) */
+    sil = calloc(1, 121u * 16000 * 2);
+    if (sil) {
+        hear(&h, stt, sil, 121u * 16000 * 2, AVC_AUDIO_PCM, NULL, NULL,
+             60000);
+        TAP_OK(h.done && h.err == AVC_ETOOBIG, "offline: over two minutes "
+               "is ETOOBIG (%s)", avc_strerror(h.err));
+        TAP_STR(h.error, "The audio is too long", "offline: its message");
+        free(sil);
+    }
+    hear(&h, stt, "????", 4, AVC_AUDIO_UNKNOWN, NULL, NULL, 60000);
+    TAP_OK(h.done && h.err == AVC_EPARSE, "offline: an unknown format is "
+           "EPARSE (%s)", avc_strerror(h.err));
 
     /* cancel while the job runs, and free with one running */
     if (wav) {

@@ -41,7 +41,7 @@ const ctl_cmd_t ctl_cmd_stt = {
     "                      (repeatable; default: the F&I phrases alone)\n"
     "  -k, --key KEY       the domain's key (default \"avatarctl\")\n"
     "  -c, --config K=V    a configuration key (repeatable), e.g.\n"
-    "                      stt.provider=openai, stt.key=..., stt.timeout=60000\n"
+    "                      stt.provider=openai, stt.key=KEY, stt.timeout=MS\n"
     "  -j, --json          one JSON object a line: file, text, confidence,\n"
     "                      audio_ms, ms, words, error\n"
     "  -h, --help          this help\n"
@@ -252,7 +252,7 @@ ctl_stt_print(const char *file, const ctl_stt_heard_t *h, uint64_t ms,
         json_object_set_new(o, "error", json_string(h->error ? h->error
                                                  : avc_strerror(h->err)));
     }
-    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     if (s) {
         printf("%s\n", s);
     }

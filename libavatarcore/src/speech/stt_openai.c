@@ -180,7 +180,8 @@ avc__stt_openai_parse(const char *body, size_t len, char **text,
             }
         }
         if (out && json_array_size(out) > 0) {
-            *words_json = avc__json_dump(out, NULL);
+            *words_json = json_dumps(out, JSON_COMPACT
+                                          | JSON_REAL_PRECISION(6));
             if (*words_json == NULL) {
                 json_decref(out);
                 json_decref(root);

@@ -427,15 +427,11 @@ avc_sx_decoder_new(avc__sphinx_t *sx, avc_sx_model_t *m,
         unlink(dpath);
         return NULL;
     }
-    {
-        char *av[64], *x = getenv("XPS") ? strdup(getenv("XPS")) : NULL, *k, *sv = NULL;
-        int ac = 0;
-        av[ac++] = "-hmm"; av[ac++] = sx->hmm; av[ac++] = "-dict"; av[ac++] = dpath; av[ac++] = "-lm"; av[ac++] = lpath;
-        for (k = x ? strtok_r(x, " ", &sv) : NULL; k && ac < 60; k = strtok_r(NULL, " ", &sv)) av[ac++] = k;
-        av[ac] = NULL;
-        cfg = cmd_ln_parse_r(NULL, ps_args(), ac, av, FALSE);
-        free(x);
-    }
+    /* -topn: the Gaussians scored per frame and codebook; 8 instead of 4
+     * costs a little time and recognises noticeably better with this
+     * semi-continuous model */
+    cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", sx->hmm, "-dict", dpath,
+                      "-lm", lpath, "-topn", "8", NULL);
     if (cfg != NULL) {
         ps = ps_init(cfg);
         cmd_ln_free_r(cfg);
