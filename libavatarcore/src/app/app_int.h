@@ -46,8 +46,7 @@ struct avc_app_s {
     unsigned voice_max_turn;        /* voice.max_turn, ms */
     struct avc_stt_s *stt;
     struct avc_tts_s *tts;
-    struct avc_ws_s *sockets;       /* open voice sockets */
-    size_t nsockets;
+    avc__list_t sockets;            /* open voice sockets */
     int bcrypt_cost;
     char *version;
     avc_call_t *calls;          /* running calls, for cancellation */

@@ -175,8 +175,9 @@ avc__chat_dealership(avc_call_t *call, long long requested, int has)
     return call->who.dealership_id;
 }
 
-static void
-avc_chat_now(char out[40])
+/* now, as the API writes times: 2026-11-21T10:00:00.123456Z */
+void
+avc__chat_now(char out[40])
 {
     struct timespec ts;
     struct tm tm;
@@ -1133,7 +1134,7 @@ avc_chat_store(avc_call_t *call)
 {
     avc_chat_t *c = call->op;
 
-    avc_chat_now(c->timestamp);
+    avc__chat_now(c->timestamp);
     if (avc__begin(call, avc_chat_begun) != AVC_OK) {
         avc_chat_fail(call, 503, "Service temporarily unavailable");
     }

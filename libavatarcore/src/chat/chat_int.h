@@ -26,4 +26,7 @@ int avc__chat_new_session(char out[37]);
 long long avc__chat_dealership(avc_call_t *call, long long requested,
                                int has_requested);
 
+/* now as the API writes times, into out[40] */
+void avc__chat_now(char out[40]);
+
 #endif /* AVC_CHAT_INT_H */

@@ -320,7 +320,7 @@ avc_llm_max_tokens(const avc_llm_t *llm)
 AVC_API size_t
 avc_llm_active(const avc_llm_t *llm)
 {
-    return llm ? llm->active : 0;
+    return llm ? llm->ops.n : 0;
 }
 
 /* the life of an op */
@@ -329,13 +329,7 @@ static void
 avc_llm_link(avc_llm_t *llm, avc_llm_op_t *op)
 {
     op->llm = llm;
-    op->prev = NULL;
-    op->next = llm->ops;
-    if (llm->ops) {
-        llm->ops->prev = op;
-    }
-    llm->ops = op;
-    llm->active++;
+    avc__list_add(&llm->ops, &op->link);
 }
 
 static void
@@ -346,17 +340,8 @@ avc_llm_unlink(avc_llm_op_t *op)
     if (llm == NULL) {
         return;
     }
-    if (op->prev) {
-        op->prev->next = op->next;
-    } else {
-        llm->ops = op->next;
-    }
-    if (op->next) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
+    avc__list_del(&llm->ops, &op->link);
     op->llm = NULL;
-    llm->active--;
 }
 
 /* stop everything that could call back into the op */
@@ -415,8 +400,8 @@ avc_llm_free(avc_llm_t *llm)
     if (llm == NULL) {
         return;
     }
-    while (llm->ops) {
-        avc_llm_cancel(llm->ops);
+    while (llm->ops.head) {
+        avc_llm_cancel((avc_llm_op_t *) llm->ops.head);
     }
     avc_llm_destroy(llm);
 }

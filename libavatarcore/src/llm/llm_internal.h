@@ -57,13 +57,11 @@ struct avc_llm_s {
     unsigned context_window;
     unsigned offline_pace_ms;   /* between the offline answer's pieces */
     double temperature;
-    avc_llm_op_t *ops;
-    size_t active;
+    avc__list_t ops;            /* running, and how many */
 };
 
 struct avc_llm_op_s {
-    avc_llm_op_t *prev;
-    avc_llm_op_t *next;
+    avc__link_t link;           /* in llm->ops; first: a link is the op */
     avc_llm_t *llm;             /* NULL once unlinked */
     avc__llm_kind_t kind;
     avc_llm_token_cb on_token;

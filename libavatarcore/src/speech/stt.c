@@ -243,7 +243,7 @@ avc_stt_has_domain(avc_stt_t *stt, const char *key)
 AVC_API size_t
 avc_stt_active(const avc_stt_t *stt)
 {
-    return stt ? stt->active : 0;
+    return stt ? stt->ops.n : 0;
 }
 
 /* the life of an op */
@@ -252,13 +252,7 @@ static void
 avc_stt_link(avc_stt_t *stt, avc_stt_op_t *op)
 {
     op->stt = stt;
-    op->prev = NULL;
-    op->next = stt->ops;
-    if (stt->ops) {
-        stt->ops->prev = op;
-    }
-    stt->ops = op;
-    stt->active++;
+    avc__list_add(&stt->ops, &op->link);
 }
 
 static void
@@ -269,17 +263,8 @@ avc_stt_unlink(avc_stt_op_t *op)
     if (stt == NULL) {
         return;
     }
-    if (op->prev) {
-        op->prev->next = op->next;
-    } else {
-        stt->ops = op->next;
-    }
-    if (op->next) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
+    avc__list_del(&stt->ops, &op->link);
     op->stt = NULL;
-    stt->active--;
 }
 
 /* stop everything that could call back into the op */
@@ -336,8 +321,8 @@ avc_stt_free(avc_stt_t *stt)
     if (stt == NULL) {
         return;
     }
-    while (stt->ops) {
-        avc_stt_cancel(stt->ops);
+    while (stt->ops.head) {
+        avc_stt_cancel((avc_stt_op_t *) stt->ops.head);
     }
     avc_stt_destroy(stt);
 }

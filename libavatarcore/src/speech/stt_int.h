@@ -62,13 +62,11 @@ struct avc_stt_s {
     /* pocketsphinx: shared with the jobs on the thread pool */
     avc__sphinx_t *sphinx;
 
-    avc_stt_op_t *ops;
-    size_t active;
+    avc__list_t ops;            /* running, and how many */
 };
 
 struct avc_stt_op_s {
-    avc_stt_op_t *prev;
-    avc_stt_op_t *next;
+    avc__link_t link;           /* in stt->ops; first: a link is the op */
     avc_stt_t *stt;             /* NULL once unlinked */
     avc__stt_kind_t kind;
     const char *provider;       /* static */

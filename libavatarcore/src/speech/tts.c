@@ -238,7 +238,7 @@ avc_tts_provider(const avc_tts_t *tts)
 AVC_API size_t
 avc_tts_active(const avc_tts_t *tts)
 {
-    return tts ? tts->active : 0;
+    return tts ? tts->ops.n : 0;
 }
 
 /* the life of an op */
@@ -247,13 +247,7 @@ static void
 avc_tts_link(avc_tts_t *tts, avc_tts_op_t *op)
 {
     op->tts = tts;
-    op->prev = NULL;
-    op->next = tts->ops;
-    if (tts->ops) {
-        tts->ops->prev = op;
-    }
-    tts->ops = op;
-    tts->active++;
+    avc__list_add(&tts->ops, &op->link);
 }
 
 static void
@@ -264,17 +258,8 @@ avc_tts_unlink(avc_tts_op_t *op)
     if (tts == NULL) {
         return;
     }
-    if (op->prev) {
-        op->prev->next = op->next;
-    } else {
-        tts->ops = op->next;
-    }
-    if (op->next) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
+    avc__list_del(&tts->ops, &op->link);
     op->tts = NULL;
-    tts->active--;
 }
 
 /* stop everything that could call back into the op */
@@ -335,8 +320,8 @@ avc_tts_free(avc_tts_t *tts)
     if (tts == NULL) {
         return;
     }
-    while (tts->ops) {
-        avc_tts_cancel(tts->ops);
+    while (tts->ops.head) {
+        avc_tts_cancel((avc_tts_op_t *) tts->ops.head);
     }
     avc_tts_destroy(tts);
 }

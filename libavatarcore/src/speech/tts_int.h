@@ -57,15 +57,13 @@ struct avc_tts_s {
     unsigned retries;           /* attempts, >= 1 */
     unsigned backoff_ms;
     unsigned rate;              /* espeak words per minute */
-    avc_tts_op_t *ops;
-    size_t active;
+    avc__list_t ops;            /* running, and how many */
 };
 
 typedef struct avc__espeak_job_s avc__espeak_job_t;
 
 struct avc_tts_op_s {
-    avc_tts_op_t *prev;
-    avc_tts_op_t *next;
+    avc__link_t link;           /* in tts->ops; first: a link is the op */
     avc_tts_t *tts;             /* NULL once unlinked */
     avc__tts_kind_t kind;
     avc_tts_format_t format;

@@ -14,6 +14,49 @@
 #define avc__unused(x) ((void) (x))
 #define avc__countof(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * An intrusive list of running operations with their count (the provider
+ * clients keep theirs so that freeing a client cancels them).  An op
+ * embeds an avc__link_t as its first member, so a link is its op.
+ */
+typedef struct avc__link_s {
+    struct avc__link_s *prev;
+    struct avc__link_s *next;
+} avc__link_t;
+
+typedef struct {
+    avc__link_t *head;
+    size_t n;
+} avc__list_t;
+
+static inline void
+avc__list_add(avc__list_t *l, avc__link_t *e)
+{
+    e->prev = NULL;
+    e->next = l->head;
+    if (l->head) {
+        l->head->prev = e;
+    }
+    l->head = e;
+    l->n++;
+}
+
+static inline void
+avc__list_del(avc__list_t *l, avc__link_t *e)
+{
+    if (e->prev) {
+        e->prev->next = e->next;
+    } else {
+        l->head = e->next;
+    }
+    if (e->next) {
+        e->next->prev = e->prev;
+    }
+    e->prev = e->next = NULL;
+    l->n--;
+}
+
+
 /* Is a loop the built-in one (for tests and diagnostics)? */
 int avc__loop_is_builtin(const avc_loop_t *loop);
 

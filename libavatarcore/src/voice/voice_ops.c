@@ -78,20 +78,6 @@ avc_vop_new(avc_call_t *call)
     return v;
 }
 
-static void
-avc_vop_now(char out[40])
-{
-    struct timespec ts;
-    struct tm tm;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-             (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-             tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, (int) (ts.tv_nsec / 1000) % 1000000);
-}
-
 /* audio_base64 (required): decoded, its format detected */
 static void
 avc_vop_audio(avc__v_t *vv, avc_vop_t *v)
@@ -194,7 +180,7 @@ avc_vop_turn_done(void *d, int status, const char *message, const char *text,
         avc__call_error(call, 500, "Internal server error");
         return;
     }
-    avc_vop_now(ts);
+    avc__chat_now(ts);
     avc__call_json(call, 200,
                    json_pack("{s:s, s:s, s:s, s:s, s:f, s:s}",
                              "user_transcript", user_text,

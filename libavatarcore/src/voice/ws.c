@@ -50,8 +50,8 @@ typedef struct avc_ws_msg_s {
 } avc_ws_msg_t;
 
 struct avc_ws_s {
+    avc__link_t link;           /* in app->sockets; first: a link is it */
     avc_app_t *app;
-    avc_ws_t *prev, *next;
     avc_ws_kind_t kind;
     avc_ws_host_t host;
     void *hd;
@@ -846,12 +846,7 @@ avc_ws_open(avc_app_t *app, avc_ws_kind_t kind, const char *id,
         free(ws);
         return NULL;
     }
-    ws->next = app->sockets;
-    if (app->sockets) {
-        app->sockets->prev = ws;
-    }
-    app->sockets = ws;
-    app->nsockets++;
+    avc__list_add(&app->sockets, &ws->link);
     /* from the loop, never inside the host's call */
     avc_timer_start(ws->timer, 0);
     return ws;
@@ -908,15 +903,7 @@ avc_ws_release(avc_ws_t *ws)
     if (app == NULL) {
         return;
     }
-    if (ws->prev) {
-        ws->prev->next = ws->next;
-    } else {
-        app->sockets = ws->next;
-    }
-    if (ws->next) {
-        ws->next->prev = ws->prev;
-    }
-    app->nsockets--;
+    avc__list_del(&app->sockets, &ws->link);
     avc__vturn_free(ws->turn);
     ws->turn = NULL;
     avc_call_free(ws->auth);
@@ -954,8 +941,8 @@ avc_ws_free(avc_ws_t *ws)
 void
 avc__ws_close_all(avc_app_t *app)
 {
-    while (app->sockets) {
-        avc_ws_t *ws = app->sockets;
+    while (app->sockets.head) {
+        avc_ws_t *ws = (avc_ws_t *) app->sockets.head;
 
         ws->state = AVC_WS_CLOSED;
         avc_ws_release(ws);     /* the host frees it later */
@@ -965,5 +952,5 @@ avc__ws_close_all(avc_app_t *app)
 AVC_API size_t
 avc_ws_count(avc_app_t *app)
 {
-    return app->nsockets;
+    return app->sockets.n;
 }
