@@ -102,8 +102,12 @@ avc__buf_steal(avc__buf_t *b, size_t *len)
 {
     char *p;
 
-    if (b->data == NULL && avc__buf_reserve(b, 0) != AVC_OK) {
-        return NULL;
+    if (b->data == NULL) {
+        /* an empty buffer is still an empty string */
+        if (avc__buf_reserve(b, 0) != AVC_OK) {
+            return NULL;
+        }
+        b->data[0] = '\0';
     }
     p = b->data;
     if (len) {
