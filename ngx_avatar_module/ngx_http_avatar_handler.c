@@ -34,7 +34,7 @@ static ngx_str_t  ngx_http_avatar_pass_headers[] = {
 };
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_avatar_add_header(ngx_http_request_t *r, const char *name,
     size_t nlen, u_char *value, size_t vlen)
 {
@@ -54,10 +54,6 @@ ngx_http_avatar_add_header(ngx_http_request_t *r, const char *name,
     return NGX_OK;
 }
 
-
-#define ngx_http_avatar_add_const(r, n, v)                                  \
-    ngx_http_avatar_add_header(r, n, sizeof(n) - 1, (u_char *) v,           \
-                               sizeof(v) - 1)
 
 
 static ngx_table_elt_t *

@@ -101,6 +101,14 @@ ngx_int_t ngx_http_avatar_send_error(ngx_http_request_t *r,
 /* ngx_http_avatar_ws.c */
 ngx_int_t ngx_http_avatar_ws_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_avatar_ws_handler(ngx_http_request_t *r);
+
+/* ngx_http_avatar_handler.c: a response header (name and value borrowed) */
+ngx_int_t ngx_http_avatar_add_header(ngx_http_request_t *r, const char *name,
+    size_t nlen, u_char *value, size_t vlen);
+
+#define ngx_http_avatar_add_const(r, n, v)                                  \
+    ngx_http_avatar_add_header(r, n, sizeof(n) - 1, (u_char *) v,           \
+                               sizeof(v) - 1)
 ngx_int_t ngx_http_avatar_ws_token(ngx_http_request_t *r, ngx_str_t *tok);
 
 #endif /* _NGX_HTTP_AVATAR_MODULE_H_INCLUDED_ */

@@ -672,30 +672,6 @@ ngx_http_avatar_ws_origin(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_avatar_ws_add_header(ngx_http_request_t *r, const char *name,
-    size_t nlen, u_char *value, size_t vlen)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = nlen;
-    h->value.data = value;
-    h->value.len = vlen;
-
-    return NGX_OK;
-}
-
-
-#define ngx_http_avatar_ws_add_const(r, n, v)                               \
-    ngx_http_avatar_ws_add_header(r, n, sizeof(n) - 1, (u_char *) v,        \
-                                  sizeof(v) - 1)
 
 
 /* a refusal before the upgrade, in the API's error shape */
@@ -712,8 +688,8 @@ ngx_http_avatar_ws_refuse(ngx_http_request_t *r, ngx_uint_t status,
         /* nginx has no reason phrase for 426 */
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
 
-        if (ngx_http_avatar_ws_add_const(r, "Upgrade", "websocket") != NGX_OK
-            || ngx_http_avatar_ws_add_const(r, "Sec-WebSocket-Version", "13")
+        if (ngx_http_avatar_add_const(r, "Upgrade", "websocket") != NGX_OK
+            || ngx_http_avatar_add_const(r, "Sec-WebSocket-Version", "13")
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -782,7 +758,7 @@ ngx_http_avatar_ws_handler(ngx_http_request_t *r)
     ctx->id[id.len] = '\0';
 
     if (r->method != NGX_HTTP_GET) {
-        if (ngx_http_avatar_ws_add_const(r, "Allow", "GET") != NGX_OK) {
+        if (ngx_http_avatar_add_const(r, "Allow", "GET") != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -980,13 +956,13 @@ ngx_http_avatar_ws_upgrade(ngx_http_request_t *r,
 
     /* nginx adds "Connection: upgrade" to a 101 itself */
 
-    if (ngx_http_avatar_ws_add_const(r, "Upgrade", "websocket") != NGX_OK
-        || ngx_http_avatar_ws_add_header(r, "Sec-WebSocket-Accept",
+    if (ngx_http_avatar_add_const(r, "Upgrade", "websocket") != NGX_OK
+        || ngx_http_avatar_add_header(r, "Sec-WebSocket-Accept",
                                          sizeof("Sec-WebSocket-Accept") - 1,
                                          accept.data, accept.len)
            != NGX_OK
         || (ctx->protocol.len
-            && ngx_http_avatar_ws_add_header(r, "Sec-WebSocket-Protocol",
+            && ngx_http_avatar_add_header(r, "Sec-WebSocket-Protocol",
                                          sizeof("Sec-WebSocket-Protocol") - 1,
                                          ctx->protocol.data,
                                          ctx->protocol.len)

@@ -764,7 +764,7 @@ test_message(void)
     }
 
     avc__buf_init(&b);
-    avc__mail_base64(&b, "api:key-123", 11);
+    avc__buf_base64(&b, "api:key-123", 11, 0);
     TAP_STR(b.data, "YXBpOmtleS0xMjM=", "base64");
     avc__buf_free(&b);
 }

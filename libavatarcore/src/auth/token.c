@@ -24,42 +24,6 @@ struct avc_token_s {
     json_t *texts;
 };
 
-static const char avc_b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-avc_b64url_encode(avc__buf_t *out, const unsigned char *p, size_t n)
-{
-    char q[4];
-    size_t i;
-    unsigned v;
-
-    for (i = 0; i + 2 < n; i += 3) {
-        v = (unsigned) p[i] << 16 | (unsigned) p[i + 1] << 8 | p[i + 2];
-        q[0] = avc_b64url[v >> 18 & 63];
-        q[1] = avc_b64url[v >> 12 & 63];
-        q[2] = avc_b64url[v >> 6 & 63];
-        q[3] = avc_b64url[v & 63];
-        if (avc__buf_append(out, q, 4) != AVC_OK) {
-            return AVC_ENOMEM;
-        }
-    }
-    if (n - i == 1) {
-        v = (unsigned) p[i] << 16;
-        q[0] = avc_b64url[v >> 18 & 63];
-        q[1] = avc_b64url[v >> 12 & 63];
-        return avc__buf_append(out, q, 2);
-    }
-    if (n - i == 2) {
-        v = (unsigned) p[i] << 16 | (unsigned) p[i + 1] << 8;
-        q[0] = avc_b64url[v >> 18 & 63];
-        q[1] = avc_b64url[v >> 12 & 63];
-        q[2] = avc_b64url[v >> 6 & 63];
-        return avc__buf_append(out, q, 3);
-    }
-    return AVC_OK;
-}
-
 static int
 avc_b64url_val(int c)
 {
@@ -150,11 +114,9 @@ avc_token_sign(const void *key, size_t keylen, const char *claims_json)
         return NULL;
     }
     avc__buf_init(&b);
-    rc = avc_b64url_encode(&b, (const unsigned char *) header,
-                           sizeof(header) - 1);
+    rc = avc__buf_base64(&b, header, sizeof(header) - 1, 1);
     rc |= avc__buf_append(&b, ".", 1);
-    rc |= avc_b64url_encode(&b, (const unsigned char *) compact,
-                            strlen(compact));
+    rc |= avc__buf_base64(&b, compact, strlen(compact), 1);
     free(compact);
     if (rc != AVC_OK || avc_hs256(key, keylen, b.data, b.len, mac) != AVC_OK)
     {
@@ -162,7 +124,7 @@ avc_token_sign(const void *key, size_t keylen, const char *claims_json)
         return NULL;
     }
     rc = avc__buf_append(&b, ".", 1);
-    rc |= avc_b64url_encode(&b, mac, sizeof(mac));
+    rc |= avc__buf_base64(&b, mac, sizeof(mac), 1);
     if (rc != AVC_OK) {
         avc__buf_free(&b);
         return NULL;

@@ -40,8 +40,6 @@ const char *avc__mail_template_builtin(const char *name, const char *part);
 /* The names of the built-in templates, NULL-terminated. */
 extern const char *const avc__mail_template_names[];
 
-/* base64 of n bytes appended to b, without line breaks. */
-int avc__mail_base64(avc__buf_t *b, const void *p, size_t n);
 
 /*
  * Is s one bare address (local@domain, printable ASCII, none of

@@ -258,7 +258,7 @@ avc_mail_configure_mailgun(avc_mailer_t *m, const avc_config_t *cfg)
 
         avc__buf_init(&h);
         rc |= avc__buf_appends(&h, "Basic ");
-        rc |= avc__mail_base64(&h, b.data, b.len);
+        rc |= avc__buf_base64(&h, b.data, b.len, 0);
         m->auth = h.data;
     }
     explicit_bzero(b.data, b.len);

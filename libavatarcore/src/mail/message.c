@@ -22,43 +22,6 @@
  * word, which fits a line after "Subject: " */
 #define AVC_MAIL_WORD_BYTES   39
 
-static const char avc_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int
-avc__mail_base64(avc__buf_t *b, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    char out[4];
-    size_t i;
-    unsigned v;
-
-    for (i = 0; i + 2 < n; i += 3) {
-        v = (unsigned) s[i] << 16 | (unsigned) s[i + 1] << 8 | s[i + 2];
-        out[0] = avc_b64[v >> 18];
-        out[1] = avc_b64[(v >> 12) & 63];
-        out[2] = avc_b64[(v >> 6) & 63];
-        out[3] = avc_b64[v & 63];
-        if (avc__buf_append(b, out, 4) != AVC_OK) {
-            return AVC_ENOMEM;
-        }
-    }
-    if (i < n) {
-        v = (unsigned) s[i] << 16;
-        if (i + 1 < n) {
-            v |= (unsigned) s[i + 1] << 8;
-        }
-        out[0] = avc_b64[v >> 18];
-        out[1] = avc_b64[(v >> 12) & 63];
-        out[2] = i + 1 < n ? avc_b64[(v >> 6) & 63] : '=';
-        out[3] = '=';
-        if (avc__buf_append(b, out, 4) != AVC_OK) {
-            return AVC_ENOMEM;
-        }
-    }
-    return AVC_OK;
-}
-
 /* addresses */
 
 int
@@ -248,7 +211,7 @@ avc_mail_encoded_words(avc__buf_t *b, const char *s, size_t n)
         }
         if ((i > 0 && avc__buf_appends(b, "\r\n ") != AVC_OK)
             || avc__buf_appends(b, "=?UTF-8?B?") != AVC_OK
-            || avc__mail_base64(b, s + i, k) != AVC_OK
+            || avc__buf_base64(b, s + i, k, 0) != AVC_OK
             || avc__buf_appends(b, "?=") != AVC_OK)
         {
             return AVC_ENOMEM;

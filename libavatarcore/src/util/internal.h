@@ -76,6 +76,14 @@ int avc__buf_printf(avc__buf_t *b, const char *fmt, ...) AVC_PRINTF(2, 3);
 /* Hand the storage to the caller (malloc'd, NUL-terminated), reset b. */
 char *avc__buf_steal(avc__buf_t *b, size_t *len);
 
+/* base64 of n bytes appended to b (util/base64.c): the standard alphabet
+ * with padding, or with url the URL-safe one without */
+int avc__buf_base64(avc__buf_t *b, const void *p, size_t n, int url);
+/* Base64 in either alphabet, padding optional, CR/LF skipped: a new
+ * buffer of *out bytes, or NULL (*err AVC_EPARSE, AVC_ENOMEM). */
+unsigned char *avc__base64_decode(const char *s, size_t n, size_t *out,
+                                  int *err);
+
 /* Is [p, p+n) valid UTF-8 (no overlongs, no surrogates)? */
 int avc__utf8_valid(const char *p, size_t n);
 /* The byte length of the first max characters of valid UTF-8 text s. */

@@ -71,11 +71,4 @@ void avc__vturn_resume(avc_vturn_t *t);
 /* Cancel everything, no callbacks. */
 void avc__vturn_free(avc_vturn_t *t);
 
-/* Strict base64 (RFC 4648, padding optional, no whitespace but CR/LF):
- * a new buffer, or NULL (*err AVC_EPARSE, AVC_ENOMEM). */
-unsigned char *avc__b64_decode(const char *s, size_t n, size_t *out,
-                               int *err);
-/* base64 of p as a new string */
-char *avc__b64_encode(const void *p, size_t n);
-
 #endif /* AVC_VOICE_INT_H */

@@ -38,6 +38,7 @@ typedef struct {
     avc_stt_op_t *sop;
     avc_tts_op_t *top;
     avc__buf_t out;             /* MP3 */
+    int out_failed;             /* out of memory while collecting it */
     double confidence;
 } avc_vop_t;
 
@@ -78,6 +79,22 @@ avc_vop_new(avc_call_t *call)
     return v;
 }
 
+/* the collected MP3 as base64 (a new string), NULL when out of memory */
+static char *
+avc_vop_out_b64(avc_vop_t *v)
+{
+    avc__buf_t b;
+
+    avc__buf_init(&b);
+    if (v->out_failed
+        || avc__buf_base64(&b, v->out.data, v->out.len, 0) != AVC_OK)
+    {
+        avc__buf_free(&b);
+        return NULL;
+    }
+    return avc__buf_steal(&b, NULL);
+}
+
 /* audio_base64 (required): decoded, its format detected */
 static void
 avc_vop_audio(avc__v_t *vv, avc_vop_t *v)
@@ -88,7 +105,7 @@ avc_vop_audio(avc__v_t *vv, avc_vop_t *v)
     if (avc__v_str(vv, "audio_base64", 1, 1, SIZE_MAX, &b64) != 1) {
         return;
     }
-    v->audio = avc__b64_decode(b64, strlen(b64), &v->len, &err);
+    v->audio = avc__base64_decode(b64, strlen(b64), &v->len, &err);
     if (v->audio == NULL || v->len == 0) {
         avc__v_fail(vv, "audio_base64", "value_error",
                     "Must be base64-encoded audio");
@@ -149,7 +166,11 @@ avc_vop_on_audio(void *d, const void *p, size_t n)
     avc_vop_t *v = call->op;
 
     /* MP3 frames one after another are one MP3 */
-    return avc__buf_append(&v->out, p, n);
+    if (avc__buf_append(&v->out, p, n) != AVC_OK) {
+        v->out_failed = 1;
+        return AVC_ENOMEM;
+    }
+    return AVC_OK;
 }
 
 static void
@@ -175,7 +196,7 @@ avc_vop_turn_done(void *d, int status, const char *message, const char *text,
                                               : "Internal server error");
         return;
     }
-    b64 = avc__b64_encode(v->out.data ? v->out.data : "", v->out.len);
+    b64 = avc_vop_out_b64(v);
     if (b64 == NULL) {
         avc__call_error(call, 500, "Internal server error");
         return;
@@ -269,7 +290,7 @@ avc_vop_tts_audio(const void *p, size_t n, void *data)
     avc_vop_t *v = call->op;
 
     if (avc__buf_append(&v->out, p, n) != AVC_OK) {
-        v->confidence = -1;     /* out of memory: answered at the end */
+        v->out_failed = 1;      /* answered at the end */
     }
 }
 
@@ -290,10 +311,8 @@ avc_vop_tts_done(int err, const avc_tts_result_t *res, void *data)
                                    : "The speech service failed");
         return;
     }
-    if (v->confidence < 0
-        || (b64 = avc__b64_encode(v->out.data ? v->out.data : "",
-                                  v->out.len)) == NULL)
-    {
+    b64 = avc_vop_out_b64(v);
+    if (b64 == NULL) {
         avc__call_error(call, 500, "Internal server error");
         return;
     }

@@ -192,7 +192,7 @@ static int
 avc_ws_on_audio(void *d, const void *p, size_t n)
 {
     avc_ws_t *ws = d;
-    char *b64;
+    avc__buf_t b64;
     int rc;
 
     ws->turn_speaking = 1;
@@ -202,13 +202,15 @@ avc_ws_on_audio(void *d, const void *p, size_t n)
     if (ws->pcm_out) {
         return ws->host.send(ws->hd, 1, p, n);
     }
-    b64 = avc__b64_encode(p, n);
-    if (b64 == NULL) {
+    avc__buf_init(&b64);
+    if (avc__buf_base64(&b64, p, n, 0) != AVC_OK) {
+        avc__buf_free(&b64);
         return AVC_ENOMEM;
     }
-    rc = avc_ws_send(ws, json_pack("{s:s, s:s}", "type", "audio_chunk",
-                                   "data", b64));
-    free(b64);
+    rc = avc_ws_send(ws, json_pack("{s:s, s:s%}", "type", "audio_chunk",
+                                   "data", b64.data ? b64.data : "",
+                                   b64.len));
+    avc__buf_free(&b64);
     return rc;
 }
 
@@ -479,7 +481,7 @@ avc_ws_b64_field(avc_ws_t *ws, json_t *o, size_t *n)
         avc_ws_error(ws, "data must be a base64 string");
         return NULL;
     }
-    p = avc__b64_decode(s, strlen(s), n, &err);
+    p = avc__base64_decode(s, strlen(s), n, &err);
     if (p == NULL) {
         avc_ws_error(ws, err == AVC_EPARSE ? "data is not valid base64"
                                            : "Internal server error");
