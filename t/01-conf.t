@@ -60,6 +60,14 @@ my @bad = (
       'a negative dimension' ],
     [ "avatar_thread_pool nosuchpool;", qr/nosuchpool/,
       'a thread pool that is not declared' ],
+    [ "avatar_voice_end_silence 50;", qr/"50".*out of range/,
+      'an end-of-turn silence under 100 ms' ],
+    [ "avatar_voice_max_turn 500.5;", qr/"500.5"/,
+      'a longest turn that is not a whole number of ms' ],
+    [ "avatar_voice_max_tokens 5000;", qr/"5000".*out of range/,
+      'spoken answers over 4000 tokens' ],
+    [ "avatar_ws_max_message 10;", qr/avatar_ws_max_message/,
+      'a WebSocket message limit under 1k' ],
 );
 for my $case (@bad) {
     my ($directive, $re, $name) = @$case;

@@ -19,7 +19,8 @@ typedef enum {
     AVC_SET_PATH,
     AVC_SET_ENUM,               /* one of the words in "values" */
     AVC_SET_MSEC,               /* milliseconds, 0 allowed */
-    AVC_SET_NUMBER              /* a number in [min, max] ("min max") */
+    AVC_SET_NUMBER,             /* a number in [min, max] ("min max") */
+    AVC_SET_INTEGER             /* an integer in [min, max] ("min max") */
 } avc_set_kind_t;
 
 typedef struct {
@@ -93,9 +94,10 @@ static const avc_setting_t avc_settings[] = {
     { "avatar", NULL, "key", AVC_SET_SECRET, NULL },
     { "avatar", NULL, "timeout", AVC_SET_UINT, NULL },
     { "avatar", NULL, "voices", AVC_SET_TEXT, NULL },
-    { "voice", NULL, "end_silence", AVC_SET_MSEC, NULL },
-    { "voice", NULL, "max_turn", AVC_SET_MSEC, NULL },
-    { "voice", NULL, "spoken_max_tokens", AVC_SET_UINT, NULL },
+    /* the same ranges as avc_app_new(), so that nginx -t refuses */
+    { "voice", NULL, "end_silence", AVC_SET_INTEGER, "100 5000" },
+    { "voice", NULL, "max_turn", AVC_SET_INTEGER, "1000 600000" },
+    { "voice", NULL, "spoken_max_tokens", AVC_SET_INTEGER, "20 4000" },
     { "mail", "outbox mailgun smtp", "dir", AVC_SET_PATH, NULL },
     { "mail", NULL, "domain", AVC_SET_TEXT, NULL },
     { "mail", NULL, "base_url", AVC_SET_URL, NULL },
@@ -213,13 +215,19 @@ avc_setting_check(const char *key, const char *value, int *secret)
                 return "not a number of milliseconds up to 3600000";
             }
             return NULL;
-        case AVC_SET_NUMBER: {
+        case AVC_SET_NUMBER:
+        case AVC_SET_INTEGER: {
             double d = strtod(value, &end), lo, hi;
 
             lo = strtod(s->values, &end2);
             hi = strtod(end2, NULL);
             if (end == value || *end != '\0' || !(d >= lo && d <= hi)) {
                 return "a number out of range";
+            }
+            if (s->kind == AVC_SET_INTEGER
+                && strspn(value, "0123456789") != strlen(value))
+            {
+                return "not a whole number";
             }
             return NULL;
         }
