@@ -369,6 +369,14 @@ $r = $t->post('/api/v1/voice/chat/fast', token => $u,
               json => { audio_base64 => encode_base64($q_wav, ''), session_id => $vsid });
 is($r->{status}, 200, 'voice/chat/fast: 200');
 is($r->{json}{session_id}, $vsid, '... in the same session');
+my $fast_len = length $r->{json}{response_text};
+$r = $t->post('/api/v1/voice/chat', token => $u,
+              json => { audio_base64 => encode_base64($q_wav, ''), session_id => $vsid });
+ok($fast_len < length($r->{json}{response_text}),
+   "... a shorter answer than voice/chat ($fast_len against " . length($r->{json}{response_text}) . ' characters)');
+$r = $t->post('/api/v1/voice/chat/fast', token => $b,
+              json => { audio_base64 => encode_base64($q_wav, ''), mode => 'training' });
+is($r->{status}, 200, 'voice/chat/fast needs no knowledge base (no retrieval)');
 $r = $t->post('/api/v1/voice/chat', token => $u, json => { audio_base64 => '%%%' });
 is($r->{status}, 422, 'voice/chat: bad base64 is 422');
 $r = $t->post('/api/v1/voice/chat', token => $b,
@@ -390,7 +398,7 @@ is($r->{json}{message}, "Session $vsid cleared", '... "Session <id> cleared"');
 $r = $t->del("/api/v1/voice/session/$vsid");
 is($r->{status}, 401, '... needs a token');
 
-is($t->psql("SELECT count(*) FROM voice_turns WHERE channel = 'rest' AND user_id = $uid"), 2, 'REST turns are recorded too');
+is($t->psql("SELECT count(*) FROM voice_turns WHERE channel = 'rest' AND user_id = $uid"), 3, 'REST turns are recorded too');
 is($t->psql("SELECT count(*) FROM voice_turns WHERE user_id = $bid AND dealership_id <> $db_id"), 0,
    "... another dealership's user's turns only under its own dealership");
 ok($t->log_clean_ok, 'no errors or crashes in the log');
