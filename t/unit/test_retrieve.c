@@ -802,6 +802,106 @@ test_args(void)
     avc_config_free(c);
 }
 
+/*
+ * Chunks whose vectors another model made (a changed embedder or local
+ * model) are re-embedded from their text, the generation is bumped and
+ * the next retrieval loads the new vectors; meanwhile the document is
+ * still found by full text.
+ */
+static void
+test_reembed(avc_retriever_t *rt)
+{
+    const char *q = "What rental car benefit does the service contract "
+                    "include?";
+    char did[32], model[160], *hex;
+    const char *p[2] = { did, model };
+    unsigned long long before, loads;
+    struct timespec t0, t;
+    int64_t d, gen;
+    float vec[512];
+    ret_t r;
+    sql_t s;
+    long n;
+
+    d = new_dealership("Delta Motors");
+    snprintf(did, sizeof(did), "%" PRId64, d);
+    snprintf(model, sizeof(model), "%s", avc_embedder_model(emb));
+    TAP_OK(add_doc(d, "books", "vsc.txt", vsc_text) > 0, "add vsc.txt");
+    {
+        /* and enough chunks for several batches */
+        size_t k, len = strlen(ofac_text);
+        char *big = malloc(500 * len + 1);
+
+        for (k = 0; k < 500; k++) {
+            memcpy(big + k * len, ofac_text, len);
+        }
+        big[500 * len] = '\0';
+        TAP_OK(add_doc(d, "books", "ofac.txt", big) > 0, "add ofac.txt");
+        free(big);
+    }
+    ask(rt, d, q, 5, NULL, &r);
+    TAP_OK(has_file(&r, "vsc.txt", 1), "found");
+    before = avc_retriever_stat(rt, AVC_RETRIEVER_REEMBEDDED);
+    TAP_IS(before, 0, "nothing to re-embed while the models agree");
+
+    sql(NULL, "SELECT count(*) FROM document_chunks WHERE dealership_id ="
+        " $1", 1, p, &s);
+    n = atol(s.v);
+    sql(NULL, "UPDATE document_chunks SET embedding_model = 'older-model',"
+        " embedding = '\\x00' WHERE dealership_id = $1", 1, p, &s);
+    sql(NULL, "UPDATE dealerships SET generation = generation + 1"
+        " WHERE id = $1 RETURNING generation", 1, p, &s);
+    gen = strtoll(s.v, NULL, 10);
+    ask(rt, d, q, 5, NULL, &r);
+    TAP_OK(has_file(&r, "vsc.txt", 1),
+           "vectors of another model: still found (full text)");
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        avc_loop_run_once(loop, 50);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (avc_retriever_stat(rt, AVC_RETRIEVER_REEMBEDDED) < before + n
+             && t.tv_sec - t0.tv_sec < 20);
+    TAP_IS(avc_retriever_stat(rt, AVC_RETRIEVER_REEMBEDDED), before + n,
+           "re-embedded every chunk of the dealership (%ld)", n);
+    sql(NULL, "SELECT count(*) FROM document_chunks WHERE dealership_id ="
+        " $1 AND embedding_model = $2", 2, p, &s);
+    TAP_IS(atol(s.v), n, "stored with the embedder's model");
+    {
+        /* the first chunk's vector: the local embedding of its text */
+        sql_t c;
+        const char *pp[2];
+        avc_chunks_t *ch;
+        int err = AVC_OK;
+        const char *t0text;
+
+        ch = avc_chunk(vsc_text, strlen(vsc_text), 1000, 200, &err);
+        t0text = ch ? avc_chunks_text(ch, 0, NULL) : "";
+        avc_embed_local_many(&t0text, 1, 512, vec);
+        hex = avc_rag_vector_hex(vec, 512);
+        pp[0] = did;
+        pp[1] = hex;
+        sql(NULL, "SELECT (encode(embedding, 'hex') = $2)::text FROM"
+            " document_chunks WHERE dealership_id = $1 AND position = 0",
+            2, pp, &c);
+        TAP_STR(c.v, "true", "its vector is the local embedding of its "
+                   "text");
+        free(hex);
+        avc_chunks_free(ch);
+    }
+    sql(NULL, "SELECT generation FROM dealerships WHERE id = $1", 1, p, &s);
+    TAP_OK(strtoll(s.v, NULL, 10) > gen, "the generation was bumped");
+    loads = avc_retriever_stat(rt, AVC_RETRIEVER_LOADS);
+    ask(rt, d, q, 5, NULL, &r);
+    TAP_OK(has_file(&r, "vsc.txt", 1) && r.rrf[0] > 1.5 / 61,
+           "found by both lists again (rrf %.4f)", r.rrf[0]);
+    TAP_IS(avc_retriever_stat(rt, AVC_RETRIEVER_LOADS), loads + 1,
+           "reloaded once");
+    ask(rt, d, q, 5, NULL, &r);
+    TAP_IS(avc_retriever_stat(rt, AVC_RETRIEVER_REEMBEDDED), before + n,
+           "nothing more to re-embed");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -842,6 +942,7 @@ main(int argc, char **argv)
     test_floor(rt, a);
     test_cancel(rt, a);
     test_offload(a);
+    test_reembed(rt);
     test_eval(rt);
 
     avc_retriever_free(rt);

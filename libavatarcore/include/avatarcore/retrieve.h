@@ -24,7 +24,14 @@
  *      else (re)loaded first: the vector index (avatarcore/index.h) of
  *      the ready chunks' embeddings made by the embedder's model, each
  *      chunk's set of terms and the document frequency of every term,
- *      read a page of rows at a time and processed on the thread pool;
+ *      read a page of rows at a time and processed on the thread pool.
+ *      Chunks whose vector another model made (a changed embedder, or a
+ *      local model changed by an upgrade) are found by full text only
+ *      until the re-embedding the load then starts has given them new
+ *      vectors from their stored text, in batches shared by all workers
+ *      (FOR UPDATE SKIP LOCKED); it then bumps the generation, so every
+ *      worker loads the new vectors (AVC_RETRIEVER_REEMBEDDED counts
+ *      them; not with Pinecone, whose vectors are re-made by uploading);
  *   3. the vector index is searched (topic filter applied; on the thread
  *      pool when it holds more than rag.offload_above vectors);
  *   4. both lists (rag.candidates each) are fused by reciprocal rank,
@@ -224,8 +231,10 @@ typedef enum {
     AVC_RETRIEVER_QUERIES,      /* retrievals completed */
     AVC_RETRIEVER_FALLBACKS,    /* of them without the vector store (it
                                    failed: full-text results only) */
-    AVC_RETRIEVER_ORPHANS       /* vectors met without their chunk, and
+    AVC_RETRIEVER_ORPHANS,      /* vectors met without their chunk, and
                                    deleted from the vector store */
+    AVC_RETRIEVER_REEMBEDDED    /* chunks whose vector of another model
+                                   was replaced (see below) */
 } avc_retriever_stat_t;
 
 AVC_API unsigned long long avc_retriever_stat(const avc_retriever_t *r,

@@ -21,6 +21,7 @@
 #include <avatarcore/embed.h>
 #include <avatarcore/extract.h>
 #include <avatarcore/pinecone.h>
+#include <avatarcore/retrieve.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -500,11 +501,9 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
 {
     avc__ingest_job_t *j = data;
     avc__buf_t texts, vecs;
-    static const char hexd[] = "0123456789abcdef";
-    const unsigned char *v;
     const char *text, *p[8];
-    char model[128];
-    size_t i, k, len, count = avc_chunks_count(j->chunks);
+    char model[128], *hex;
+    size_t i, len, count = avc_chunks_count(j->chunks);
     int rc = AVC_OK;
 
     if (avc_job_stopping(j)) {
@@ -531,12 +530,9 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
             rc |= avc__buf_append(&vecs, ",", 1);
         }
         rc |= avc_array_elem(&texts, text, len);
-        v = (const unsigned char *) (j->vectors + i * j->dim);
-        for (k = 0; k < j->dim * sizeof(float) && rc == AVC_OK; k++) {
-            char h[2] = { hexd[v[k] >> 4], hexd[v[k] & 15] };
-
-            rc |= avc__buf_append(&vecs, h, 2);
-        }
+        hex = avc_rag_vector_hex(j->vectors + i * j->dim, j->dim);
+        rc |= hex ? avc__buf_appends(&vecs, hex) : AVC_ENOMEM;
+        free(hex);
     }
     rc |= avc__buf_append(&texts, "}", 1);
     rc |= avc__buf_append(&vecs, "}", 1);

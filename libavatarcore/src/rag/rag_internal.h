@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "embedded.h"
 
+#include <avatarcore/db.h>
 #include <avatarcore/embed.h>
 
 #include <stddef.h>
@@ -153,5 +154,20 @@ int avc__index_scan(const struct avc_index_s *ix, const float *query,
 /* IEEE half precision, for the index's re-scoring copy */
 uint16_t avc__f32_to_f16(float f);
 float avc__f16_to_f32(uint16_t h);
+
+/*
+ * Re-embedding a dealership's chunks that have no vector of emb's model
+ * (src/rag/reembed.c), in batches shared with other workers; the
+ * dealership's generation is bumped at the end when any chunk changed.
+ * cb (may be NULL) gets the outcome and the number of chunks re-embedded;
+ * it is not called after avc__reembed_cancel().  NULL: not started.
+ */
+typedef struct avc__reembed_s avc__reembed_t;
+typedef void (*avc__reembed_cb)(int err, size_t done, void *data);
+
+avc__reembed_t *avc__reembed_start(avc_loop_t *loop, avc_db_t *db,
+                                   avc_embedder_t *emb, int64_t dealership_id,
+                                   avc__reembed_cb cb, void *data);
+void avc__reembed_cancel(avc__reembed_t *re);
 
 #endif /* AVC_RAG_INTERNAL_H */

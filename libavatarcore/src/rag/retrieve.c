@@ -528,6 +528,16 @@ avc_rsnap_tag(avc_rsnap_t *s, const char *topic, int add)
 typedef struct avc_rds_s avc_rds_t;
 typedef struct avc_rload_s avc_rload_t;
 
+/* a re-embedding of a dealership's stale chunks (src/rag/reembed.c) */
+typedef struct avc_rreembed_s avc_rreembed_t;
+
+struct avc_rreembed_s {
+    avc_rreembed_t *next;
+    avc_retriever_t *r;
+    int64_t did;
+    avc__reembed_t *re;
+};
+
 struct avc_rds_s {
     avc_rds_t *prev;            /* most recently used first */
     avc_rds_t *next;
@@ -565,6 +575,9 @@ struct avc_retriever_s {
     avc_retrieve_forget_t *forgets;     /* deletions running there */
     unsigned long long fallbacks;
     unsigned long long orphans;
+    /* re-embeddings running (the in-core index only) */
+    avc_rreembed_t *reembeds;
+    unsigned long long reembedded;
 };
 
 /* a deletion in the vector store (avc_retriever_forget) */
@@ -979,6 +992,8 @@ avc_retriever_stat(const avc_retriever_t *r, avc_retriever_stat_t which)
         return r->fallbacks;
     case AVC_RETRIEVER_ORPHANS:
         return r->orphans;
+    case AVC_RETRIEVER_REEMBEDDED:
+        return r->reembedded;
     default:
         break;
     }
@@ -1028,6 +1043,58 @@ avc_rload_free(avc_rload_t *ld)
     free(ld);
 }
 
+/*
+ * Chunks without a vector of the embedder's model (another model made
+ * theirs, or none was stored) are invisible to the vector search: give
+ * them one, once per dealership at a time.  The bump of the generation at
+ * the end makes every worker load the index again.
+ */
+static void
+avc_r_reembedded(int err, size_t done, void *data)
+{
+    avc_rreembed_t *e = data, **pp;
+    avc_retriever_t *r = e->r;
+
+    (void) err;
+    r->reembedded += done;
+    for (pp = &r->reembeds; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    }
+    free(e);
+}
+
+static void
+avc_r_reembed(avc_retriever_t *r, int64_t did)
+{
+    avc_rreembed_t *e;
+
+    if (r->emb == NULL || r->freeing) {
+        return;
+    }
+    for (e = r->reembeds; e; e = e->next) {
+        if (e->did == did) {
+            return;
+        }
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return;
+    }
+    e->r = r;
+    e->did = did;
+    e->re = avc__reembed_start(r->loop, r->db, r->emb, did,
+                               avc_r_reembedded, e);
+    if (e->re == NULL) {
+        free(e);
+        return;
+    }
+    e->next = r->reembeds;
+    r->reembeds = e;
+}
+
 /* the end of a load: publish or fail, then wake the waiters */
 static void
 avc_rload_end(avc_rload_t *ld, int rc)
@@ -1048,6 +1115,9 @@ avc_rload_end(avc_rload_t *ld, int rc)
         ds->snap = ld->snap;
         ld->snap = NULL;
         r->loads++;
+        if (ds->snap->skipped > 0 && r->pc == NULL) {
+            avc_r_reembed(r, ds->id);
+        }
         if (r->pc) {
             avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": terms of "
                     "%zu chunks loaded (generation %" PRId64 "), vectors "
@@ -2436,6 +2506,13 @@ avc_retriever_free(avc_retriever_t *r)
     }
     while (r->ds) {
         avc_rds_free(r, r->ds);
+    }
+    while (r->reembeds) {
+        avc_rreembed_t *e = r->reembeds;
+
+        r->reembeds = e->next;
+        avc__reembed_cancel(e->re);
+        free(e);
     }
     /* deletions still running are abandoned: their callers hear nothing */
     avc_pinecone_free(r->pc);
