@@ -6,7 +6,8 @@
 #
 # The files below (paths relative to libavatarcore/) are the sources:
 # mail templates, prompt templates, the F&I synonym list, the F&I
-# phrases of the offline speech recogniser and the role-play scenarios.
+# phrases of the offline speech recogniser, the role-play scenarios and
+# the OpenAPI description of the API.
 # src/util/embedded.c is generated from them and
 # committed, so that a build needs no generator and the library needs no
 # file at run time (the local embedder's vectors, in particular, must not
@@ -28,6 +29,7 @@ templates/mail/*.html
 templates/prompts/*.txt
 data/fi_synonyms.txt
 data/fi_phrases.txt
+data/openapi.json
 data/scenarios/*.jsonl
 "
 

@@ -16,6 +16,8 @@ static ngx_http_avatar_route_t  ngx_http_avatar_routes[] = {
     { NGX_HTTP_AVATAR_GET, "/api/v1/", avc_op_root, 0 },
     { NGX_HTTP_AVATAR_GET, "/health", avc_op_health, 0 },
     { NGX_HTTP_AVATAR_GET, "/metrics", avc_op_metrics, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/openapi.json", avc_op_openapi, 0 },
+    { NGX_HTTP_AVATAR_GET, "/api/v1/docs", avc_op_docs, 0 },
 
     /* auth */
     { NGX_HTTP_POST, "/api/v1/auth/signup", avc_op_auth_signup, 1 },

@@ -136,6 +136,10 @@ AVC_API int avc_op_root(avc_call_t *call);
 AVC_API int avc_op_health(avc_call_t *call);
 /* GET /metrics: Prometheus text format. */
 AVC_API int avc_op_metrics(avc_call_t *call);
+/* GET /api/v1/openapi.json: the OpenAPI 3.1 description of the API. */
+AVC_API int avc_op_openapi(avc_call_t *call);
+/* GET /api/v1/docs: an HTML page made from that description. */
+AVC_API int avc_op_docs(avc_call_t *call);
 
 /* /api/v1/auth/...: signup, login, refresh, logout, me, password. */
 AVC_API int avc_op_auth_signup(avc_call_t *call);

@@ -235,6 +235,8 @@ avc_app_free(avc_app_t *app)
     avc_db_free(app->db);
     avc_http_free(app->http);
     free(app->public_url);
+    free(app->openapi);
+    free(app->docs);
     if (app->secret) {
         explicit_bzero(app->secret, app->secret_len);
         free(app->secret);

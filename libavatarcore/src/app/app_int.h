@@ -49,6 +49,10 @@ struct avc_app_s {
     avc__list_t sockets;            /* open voice sockets */
     int bcrypt_cost;
     char *version;
+    char *openapi;              /* GET /api/v1/openapi.json, made once */
+    size_t openapi_len;
+    char *docs;                 /* GET /api/v1/docs */
+    size_t docs_len;
     avc_call_t *calls;          /* running calls, for cancellation */
     unsigned long long calls_total;
     unsigned long long calls_by_class[6];   /* 1xx..5xx by status / 100 */

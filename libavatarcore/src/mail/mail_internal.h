@@ -27,9 +27,6 @@
  */
 char *avc__mail_render(const char *tmpl, const char *const *vars, int mode);
 
-/* The HTML-escaped form of n bytes of s appended to b. */
-int avc__mail_html_escape(avc__buf_t *b, const char *s, size_t n);
-
 /*
  * The built-in templates (templates.c: the files of
  * libavatarcore/templates/mail/, embedded by libavatarcore/embed.sh):

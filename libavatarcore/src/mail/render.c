@@ -12,41 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-avc__mail_html_escape(avc__buf_t *b, const char *s, size_t n)
-{
-    const char *p, *end = s + n, *run = s, *rep;
-
-    for (p = s; p < end; p++) {
-        switch (*p) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#39;";
-            break;
-        default:
-            continue;
-        }
-        if (avc__buf_append(b, run, (size_t) (p - run)) != AVC_OK
-            || avc__buf_appends(b, rep) != AVC_OK)
-        {
-            return AVC_ENOMEM;
-        }
-        run = p + 1;
-    }
-    return avc__buf_append(b, run, (size_t) (end - run));
-}
-
 /* one line: CR, LF, tabs and other C0 controls and DEL become spaces */
 static int
 avc_mail_append_line(avc__buf_t *b, const char *s, size_t n)
@@ -138,7 +103,7 @@ avc__mail_render(const char *tmpl, const char *const *vars, int mode)
         value = avc_mail_lookup(vars, name, n);
         switch (mode) {
         case AVC__MAIL_HTML:
-            rc = avc__mail_html_escape(&b, value, strlen(value));
+            rc = avc__buf_html(&b, value, strlen(value));
             break;
         case AVC__MAIL_LINE:
             rc = avc_mail_append_line(&b, value, strlen(value));

@@ -170,3 +170,39 @@ avc__utf8_prefix(const char *s, size_t max)
     }
     return i;
 }
+
+/* n bytes of s, HTML-escaped (text and attribute values alike) */
+int
+avc__buf_html(avc__buf_t *b, const char *s, size_t n)
+{
+    const char *p, *end = s + n, *run = s, *rep;
+
+    for (p = s; p < end; p++) {
+        switch (*p) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        if (avc__buf_append(b, run, (size_t) (p - run)) != AVC_OK
+            || avc__buf_appends(b, rep) != AVC_OK)
+        {
+            return AVC_ENOMEM;
+        }
+        run = p + 1;
+    }
+    return avc__buf_append(b, run, (size_t) (end - run));
+}

@@ -78,6 +78,8 @@ char *avc__buf_steal(avc__buf_t *b, size_t *len);
 
 /* base64 of n bytes appended to b (util/base64.c): the standard alphabet
  * with padding, or with url the URL-safe one without */
+/* The HTML-escaped form of n bytes of s appended to b. */
+int avc__buf_html(avc__buf_t *b, const char *s, size_t n);
 int avc__buf_base64(avc__buf_t *b, const void *p, size_t n, int url);
 /* Base64 in either alphabet, padding optional, CR/LF skipped: a new
  * buffer of *out bytes, or NULL (*err AVC_EPARSE, AVC_ENOMEM). */
