@@ -143,6 +143,36 @@ ok(!grep({ $_->{topic} ne 'compliance' } @{ $r->{json}{results} }),
 $r = query($da_id, 'What does GAP cover after a total loss?', $u,
            topics => ['books']);
 is($r->{json}{results}[0]{topic}, 'books', '... and finds them in that topic');
+
+# the retriever's counters, and re-embedding chunks of another model through
+# the worker (one worker here, so one set of counters)
+sub metric {
+    my ($name) = @_;
+    my $m = $t->get('/metrics')->{body} // '';
+    return $m =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+}
+cmp_ok(metric('avatar_rag_queries_total') // 0, '>=', 3,
+       '/metrics counts retrievals');
+cmp_ok(metric('avatar_rag_vectors') // 0, '>', 0, '... and vectors held');
+is(metric('avatar_rag_reembedded_total'), 0, '... none re-embedded yet');
+my $nchunks = $t->psql("SELECT count(*) FROM document_chunks"
+                       . " WHERE dealership_id = $da_id");
+my $model = $t->psql("SELECT embedding_model FROM document_chunks"
+                     . " WHERE dealership_id = $da_id LIMIT 1");
+$t->psql("UPDATE document_chunks SET embedding_model = 'older-model'"
+         . " WHERE dealership_id = $da_id");
+$t->psql("UPDATE dealerships SET generation = generation + 1"
+         . " WHERE id = $da_id");
+$r = query($da_id, 'What does GAP cover after a total loss?', $u);
+is($r->{json}{results}[0]{filename}, 'gap.txt',
+   'vectors of another model: still found');
+ok(AvatarTest::wait_for(sub { (metric('avatar_rag_reembedded_total') // 0) >= $nchunks },
+            20), "the worker re-embedded the $nchunks chunks");
+is($t->psql("SELECT count(*) FROM document_chunks WHERE dealership_id ="
+            . " $da_id AND embedding_model = '$model'"), $nchunks,
+   '... all stored with the current model');
+$r = query($da_id, 'What does GAP cover after a total loss?', $u);
+is($r->{json}{results}[0]{filename}, 'gap.txt', '... and found as before');
 $r = query($da_id, 'What does GAP cover?', $u, topics => { a => 1 });
 is($r->{status}, 422, 'topics that are not a list: 422');
 $r = query($da_id, 'best pizza toppings for a summer barbecue party', $u);

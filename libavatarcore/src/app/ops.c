@@ -5,6 +5,7 @@
 
 #include <avatarcore/cache.h>
 #include <avatarcore/llm.h>
+#include <avatarcore/retrieve.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,41 @@ avc_op_metrics(avc_call_t *call)
             "# TYPE avatar_cache_bytes_used gauge\n"
             "avatar_cache_bytes_used %llu\n",
             avc_shcache_stat(app->cache, AVC_SHCACHE_BYTES_USED));
+    }
+    if (app->retriever) {
+        static const struct {
+            avc_retriever_stat_t which;
+            const char *name;
+            const char *type;
+            const char *help;
+        } rs[] = {
+            { AVC_RETRIEVER_QUERIES, "avatar_rag_queries_total", "counter",
+              "Retrievals completed." },
+            { AVC_RETRIEVER_LOADS, "avatar_rag_index_loads_total",
+              "counter", "Dealership indexes (re)loaded." },
+            { AVC_RETRIEVER_INDEXES, "avatar_rag_indexes", "gauge",
+              "Dealership indexes held." },
+            { AVC_RETRIEVER_VECTORS, "avatar_rag_vectors", "gauge",
+              "Vectors held in all indexes." },
+            { AVC_RETRIEVER_MEMORY, "avatar_rag_index_bytes", "gauge",
+              "Bytes held by the indexes." },
+            { AVC_RETRIEVER_FALLBACKS, "avatar_rag_fallbacks_total",
+              "counter", "Retrievals answered by full text alone because "
+              "the vector store failed." },
+            { AVC_RETRIEVER_ORPHANS, "avatar_rag_orphans_total", "counter",
+              "Vectors without their chunk, deleted from the vector "
+              "store." },
+            { AVC_RETRIEVER_REEMBEDDED, "avatar_rag_reembedded_total",
+              "counter", "Chunks given a vector of the current model." },
+        };
+
+        for (i = 0; i < avc__countof(rs); i++) {
+            rc |= avc__buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
+                                  rs[i].name, rs[i].help, rs[i].name,
+                                  rs[i].type, rs[i].name,
+                                  avc_retriever_stat(app->retriever,
+                                                     rs[i].which));
+        }
     }
     if (rc != 0) {
         avc__buf_free(&b);
