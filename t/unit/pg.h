@@ -20,6 +20,8 @@
 #define AVC_TEST_PG_H
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +329,55 @@ tpg_destroy(tpg_t *pg)
         waitpid(pg->watchdog, &status, 0);
     }
     pg->dir[0] = '\0';
+}
+
+/*
+ * Apply the project's migrations (top/sql) to conninfo with avatarctl:
+ * $AVC_AVATARCTL, else the avatarctl beside the test binary's directory
+ * (build/t/test_x -> build/avatarctl).  Its output goes to log (or
+ * nowhere).  0 on success.
+ */
+static int
+tpg_migrate(const char *conninfo, const char *top, const char *log)
+{
+    char ctl[PATH_MAX], exe[PATH_MAX], sqldir[PATH_MAX + 8];
+    const char *env = getenv("AVC_AVATARCTL");
+    char *argv[8];
+    ssize_t n;
+
+    if (env) {
+        snprintf(ctl, sizeof(ctl), "%s", env);
+    } else {
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0) {
+            return -1;
+        }
+        exe[n] = '\0';
+        snprintf(ctl, sizeof(ctl), "%s/../avatarctl", dirname(exe));
+    }
+    if (access(ctl, X_OK) != 0) {
+        printf("# no avatarctl at %s (make ctl, or set AVC_AVATARCTL)\n",
+               ctl);
+        return -1;
+    }
+    /* the command runs in "/": the path must be absolute */
+    if (realpath(top, exe) == NULL) {
+        return -1;
+    }
+    snprintf(sqldir, sizeof(sqldir), "%s/sql", exe);
+    argv[0] = ctl;
+    argv[1] = (char *) "migrate";
+    argv[2] = (char *) "--database";
+    argv[3] = (char *) conninfo;
+    argv[4] = (char *) "--dir";
+    argv[5] = sqldir;
+    argv[6] = NULL;
+    if (tpg_exec(NULL, log, argv) != 0) {
+        printf("# avatarctl migrate failed%s%s\n", log ? ", see " : "",
+               log ? log : "");
+        return -1;
+    }
+    return 0;
 }
 
 #endif /* AVC_TEST_PG_H */

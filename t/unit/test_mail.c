@@ -9,13 +9,14 @@
  * make runs tests from the repository root) with a pipe on their stdin,
  * so they exit with the test however it ends.  The queue needs
  * PostgreSQL: $AVC_TEST_DB (a libpq conninfo; its mail_outbox is emptied)
- * or else a private server started with tools/pg.sh; the schema is
+ * or else a private server (t/unit/pg.h); the schema is
  * applied with avatarctl migrate (found next to the test's build
  * directory, or $AVC_AVATARCTL).  Without PostgreSQL or avatarctl those
  * checks are skipped.
  */
 #include "tap.h"
 #include "mock.h"
+#include "pg.h"
 
 #include <avatarcore/mail.h>
 #include "../../libavatarcore/src/mail/mail_internal.h"
@@ -1199,9 +1200,7 @@ test_smtp(void)
 
 /* the queue */
 
-static char pg_dir[64];
-static pid_t pg_watchdog;
-static int pg_watch_fd = -1;
+static tpg_t pg;
 static char conninfo[512];
 
 typedef struct {
@@ -1241,179 +1240,6 @@ q_sync(avc_db_t *db, const char *sql, int n, const char *const *p, res_t *r)
         printf("# %s: %s %s\n", sql, avc_err_name(r->err), r->msg);
     }
     return r->done ? r->err : -2000;
-}
-
-static int
-run_cmd(char *const argv[], char *out, size_t n)
-{
-    int fds[2], st, fd;
-    size_t got = 0;
-    ssize_t r;
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        return -1;
-    }
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            if (!getenv("AVC_TEST_VERBOSE")) {
-                dup2(fd, 2);
-            }
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (out && got + 1 < n
-           && (r = read(fds[0], out + got, n - 1 - got)) > 0)
-    {
-        got += (size_t) r;
-    }
-    if (out) {
-        out[got] = '\0';
-    }
-    close(fds[0]);
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) {
-        return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd, port = -1;
-
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0
-        && getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
-    {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
-/*
- * A private PostgreSQL through tools/pg.sh.  A watchdog, waiting for EOF
- * on a pipe only this process holds, stops it and removes its directory
- * however the test ends.
- */
-static int
-pg_start(void)
-{
-    char port[16], script[PATH_MAX], out[512], *nl;
-    char *argv[8];
-    int fds[2], fd;
-
-    snprintf(pg_dir, sizeof(pg_dir), "/tmp/avc-mailpg-XXXXXX");
-    if (mkdtemp(pg_dir) == NULL) {
-        return -1;
-    }
-    chmod(pg_dir, 0755);
-    snprintf(script, sizeof(script), "%s/tools/pg.sh", top);
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        return -1;
-    }
-    fflush(stdout);
-    pg_watchdog = fork();
-    if (pg_watchdog == 0) {
-        setsid();
-        dup2(fds[0], 0);
-        fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl("/bin/sh", "sh", "-c", "cat >/dev/null; sh \"$1\" stop \"$2\";"
-              " rm -rf \"$2\"", "avc-mailpg-watchdog", script, pg_dir,
-              (char *) NULL);
-        _exit(127);
-    }
-    close(fds[0]);
-    pg_watch_fd = fds[1];
-
-    snprintf(port, sizeof(port), "%d", free_port());
-    argv[0] = (char *) "sh";
-    argv[1] = script;
-    argv[2] = (char *) "start";
-    argv[3] = pg_dir;
-    argv[4] = port;
-    argv[5] = (char *) "avatar";
-    argv[6] = NULL;
-    if (run_cmd(argv, out, sizeof(out)) != 0) {
-        printf("# tools/pg.sh start failed\n");
-        return -1;
-    }
-    nl = strchr(out, '\n');
-    if (nl) {
-        *nl = '\0';
-    }
-    snprintf(conninfo, sizeof(conninfo), "%s", out);
-    return conninfo[0] ? 0 : -1;
-}
-
-static void
-pg_stop(void)
-{
-    int st;
-
-    if (pg_watch_fd >= 0) {
-        close(pg_watch_fd);     /* the watchdog stops and removes it */
-        waitpid(pg_watchdog, &st, 0);
-        pg_watch_fd = -1;
-    }
-}
-
-static int
-migrate(void)
-{
-    char ctl[PATH_MAX], exe[PATH_MAX], sql[PATH_MAX];
-    const char *env = getenv("AVC_AVATARCTL");
-    char *argv[8];
-    ssize_t n;
-
-    if (env) {
-        snprintf(ctl, sizeof(ctl), "%s", env);
-    } else {
-        /* build/t/test_mail -> build/avatarctl */
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0) {
-            return -1;
-        }
-        exe[n] = '\0';
-        snprintf(ctl, sizeof(ctl), "%s/../avatarctl", dirname(exe));
-    }
-    if (access(ctl, X_OK) != 0) {
-        printf("# no avatarctl at %s (make ctl, or set AVC_AVATARCTL)\n",
-               ctl);
-        return -1;
-    }
-    snprintf(sql, sizeof(sql), "%s/sql", top);
-    argv[0] = ctl;
-    argv[1] = (char *) "migrate";
-    argv[2] = (char *) "--database";
-    argv[3] = conninfo;
-    argv[4] = (char *) "--dir";
-    argv[5] = sql;
-    argv[6] = NULL;
-    if (run_cmd(argv, NULL, 0) != 0) {
-        printf("# avatarctl migrate failed\n");
-        return -1;
-    }
-    return 0;
 }
 
 typedef struct {
@@ -1499,15 +1325,17 @@ test_queue(void)
     if (getenv("AVC_TEST_DB")) {
         snprintf(conninfo, sizeof(conninfo), "%s", getenv("AVC_TEST_DB"));
     } else {
-        if (pg_start() != 0) {
-            pg_stop();
-            TAP_OK(1, "queue # SKIP no PostgreSQL (tools/pg.sh failed)");
+        if (tpg_start(&pg) != 0) {
+            TAP_OK(1, "queue # SKIP no PostgreSQL");
             return;
         }
+        snprintf(conninfo, sizeof(conninfo), "%s", pg.conninfo);
         private_pg = 1;
     }
-    if (migrate() != 0 && private_pg) {
-        pg_stop();
+    if (tpg_migrate(conninfo, top, private_pg ? pg.cmdlog : NULL) != 0
+        && private_pg)
+    {
+        tpg_destroy(&pg);
         TAP_OK(1, "queue # SKIP the schema cannot be applied");
         return;
     }
@@ -1690,7 +1518,7 @@ test_queue(void)
     avc_db_free(db2);
     avc_db_free(db);
     if (private_pg) {
-        pg_stop();
+        tpg_destroy(&pg);
     }
 }
 

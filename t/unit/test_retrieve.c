@@ -730,48 +730,6 @@ test_eval(avc_retriever_t *rt)
 
 /* setup */
 
-static int
-migrate(void)
-{
-    char ctl[PATH_MAX], exe[PATH_MAX], sqldir[PATH_MAX + 8];
-    const char *env = getenv("AVC_AVATARCTL");
-    char *argv[8];
-    ssize_t n;
-
-    if (env) {
-        snprintf(ctl, sizeof(ctl), "%s", env);
-    } else {
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0) {
-            return -1;
-        }
-        exe[n] = '\0';
-        snprintf(ctl, sizeof(ctl), "%s/../avatarctl", dirname(exe));
-    }
-    if (access(ctl, X_OK) != 0) {
-        printf("# no avatarctl at %s (make ctl, or set AVC_AVATARCTL)\n",
-               ctl);
-        return -1;
-    }
-    /* the command runs in "/": the path must be absolute */
-    if (realpath(top, exe) == NULL) {
-        return -1;
-    }
-    snprintf(sqldir, sizeof(sqldir), "%s/sql", exe);
-    argv[0] = ctl;
-    argv[1] = (char *) "migrate";
-    argv[2] = (char *) "--database";
-    argv[3] = pg.conninfo;
-    argv[4] = (char *) "--dir";
-    argv[5] = sqldir;
-    argv[6] = NULL;
-    if (tpg_exec(NULL, pg.cmdlog, argv) != 0) {
-        printf("# avatarctl migrate failed, see %s\n", pg.cmdlog);
-        return -1;
-    }
-    return 0;
-}
-
 static void
 test_args(void)
 {
@@ -919,7 +877,7 @@ main(int argc, char **argv)
         printf("# skip: no PostgreSQL\n");
         return tap_done();
     }
-    if (migrate() != 0) {
+    if (tpg_migrate(pg.conninfo, top, pg.cmdlog) != 0) {
         tpg_destroy(&pg);
         printf("# skip: no schema\n");
         return tap_done();
