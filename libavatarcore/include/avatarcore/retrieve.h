@@ -234,7 +234,7 @@ typedef enum {
     AVC_RETRIEVER_ORPHANS,      /* vectors met without their chunk, and
                                    deleted from the vector store */
     AVC_RETRIEVER_REEMBEDDED    /* chunks whose vector of another model
-                                   was replaced (see below) */
+                                   was replaced (see step 2 above) */
 } avc_retriever_stat_t;
 
 AVC_API unsigned long long avc_retriever_stat(const avc_retriever_t *r,

@@ -67,6 +67,7 @@ struct avc__reembed_s {
     int work_err;
     int working;                /* pool work runs: free when it ends */
     int dead;
+    size_t updated;             /* of the batch, rows the update changed */
     size_t done;                /* chunks re-embedded */
 };
 
@@ -153,7 +154,7 @@ avc_reembed_committed(int err, avc_db_res_t *res, void *data)
         avc_reembed_end(re, err);
         return;
     }
-    re->done += re->n;
+    re->done += re->updated;
     avc_reembed_batch_free(re);
     avc_reembed_next(re);
 }
@@ -163,11 +164,12 @@ avc_reembed_put(int err, avc_db_res_t *res, void *data)
 {
     avc__reembed_t *re = data;
 
-    (void) res;
     re->q = NULL;
     if (re->dead) {
         return;
     }
+    /* a chunk deleted meanwhile (its document re-ingested) is not counted */
+    re->updated = err == AVC_OK ? (size_t) avc_db_res_affected(res) : 0;
     if (err != AVC_OK || avc_db_commit(re->tx, avc_reembed_committed, re)
                          != AVC_OK)
     {
