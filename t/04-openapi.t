@@ -98,12 +98,13 @@ sub resolve {
 }
 my @refs;
 my @todo = ($doc);
-while (my $n = shift @todo) {
+while (@todo) {
+    my $n = shift @todo;
     if (ref $n eq 'HASH') {
         push @refs, $n->{'$ref'} if defined $n->{'$ref'};
-        push @todo, values %$n;
+        push @todo, grep { ref } values %$n;
     } elsif (ref $n eq 'ARRAY') {
-        push @todo, @$n;
+        push @todo, grep { ref } @$n;
     }
 }
 my @broken = grep { !defined resolve($_) } @refs;
