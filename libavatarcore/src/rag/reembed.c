@@ -64,6 +64,7 @@ struct avc__reembed_s {
     char **texts;               /* and their texts */
     size_t n;
     float *vectors;
+    char *lit;                  /* and their vectors: a text[] of hex */
     int work_err;
     int working;                /* pool work runs: free when it ends */
     int dead;
@@ -87,6 +88,8 @@ avc_reembed_batch_free(avc__reembed_t *re)
     re->texts = NULL;
     free(re->vectors);
     re->vectors = NULL;
+    free(re->lit);
+    re->lit = NULL;
     re->n = 0;
 }
 
@@ -177,12 +180,15 @@ avc_reembed_put(int err, avc_db_res_t *res, void *data)
     }
 }
 
-/* the batch's vectors: store them in the transaction */
-static void
-avc_reembed_store(avc__reembed_t *re)
+/*
+ * The batch's vectors as a text[] literal of hex (about 1 KiB a vector of
+ * 512 dimensions): made on the thread pool with the local embedder's
+ * vectors, on the loop with a provider's.
+ */
+static int
+avc_reembed_literal(avc__reembed_t *re)
 {
     avc__buf_t vecs;
-    const char *p[4];
     char *hex;
     size_t i;
     int rc = AVC_OK;
@@ -199,18 +205,32 @@ avc_reembed_store(avc__reembed_t *re)
         free(hex);
     }
     rc |= avc__buf_appends(&vecs, "}");
+    re->lit = rc == AVC_OK ? avc__buf_steal(&vecs, NULL) : NULL;
+    avc__buf_free(&vecs);
+    return re->lit ? AVC_OK : AVC_ENOMEM;
+}
+
+/* the batch's vectors: store them in the transaction */
+static void
+avc_reembed_store(avc__reembed_t *re)
+{
+    const char *p[4];
+    int rc = AVC_OK;
+
+    if (re->lit == NULL) {
+        rc = avc_reembed_literal(re);
+    }
     if (rc == AVC_OK) {
         p[0] = re->did;
         p[1] = re->model;
         p[2] = re->ids;
-        p[3] = vecs.data;
+        p[3] = re->lit;
         re->q = avc_db_tx_query(re->tx, avc_reembed_sql_put, 0, 4, p,
                                 avc_reembed_put, re);
         if (re->q == NULL) {
             rc = AVC_ENOMEM;
         }
     }
-    avc__buf_free(&vecs);
     if (rc != AVC_OK) {
         avc_reembed_end(re, rc);
     }
@@ -221,8 +241,12 @@ avc_reembed_work(void *arg)
 {
     avc__reembed_t *re = arg;
 
-    re->work_err = avc_embed_local_many((const char *const *) re->texts, re->n, (unsigned) re->dim,
+    re->work_err = avc_embed_local_many((const char *const *) re->texts,
+                                        re->n, (unsigned) re->dim,
                                         re->vectors);
+    if (re->work_err == AVC_OK) {
+        re->work_err = avc_reembed_literal(re);
+    }
 }
 
 static void
@@ -400,9 +424,15 @@ avc__reembed_start(avc_loop_t *loop, avc_db_t *db, avc_embedder_t *emb,
     re->local = strcmp(avc_embedder_provider(emb), "local") == 0;
     snprintf(re->did, sizeof(re->did), "%" PRId64, dealership_id);
     snprintf(re->model, sizeof(re->model), "%s", avc_embedder_model(emb));
+    /* begin's callback is not cancellable: it frees re when dead */
+    re->working = 1;
+    if (avc_db_begin(db, 0, avc_reembed_begun, re) != AVC_OK) {
+        /* never the callback from within this call */
+        free(re);
+        return NULL;
+    }
     avc_log(AVC_LOG_INFO, "rag: dealership %s: re-embedding the chunks "
             "without a vector of model %s", re->did, re->model);
-    avc_reembed_next(re);
     return re;
 }
 
