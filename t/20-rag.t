@@ -173,6 +173,41 @@ is($t->psql("SELECT count(*) FROM document_chunks WHERE dealership_id ="
    '... all stored with the current model');
 $r = query($da_id, 'What does GAP cover after a total loss?', $u);
 is($r->{json}{results}[0]{filename}, 'gap.txt', '... and found as before');
+
+# avatarctl reembed: the same at once, without waiting for a retrieval
+my $db = $t->conninfo;
+my ($rc, $out) = $t->avatarctl('reembed', '--database', $db);
+is($rc, 0, 'avatarctl reembed') or diag($out);
+like($out, qr/nothing to do, every chunk has a vector of model \Q$model\E/,
+     '... with nothing stale, says so');
+$t->psql("UPDATE document_chunks SET embedding_model = 'older-model',"
+         . " embedding = NULL WHERE dealership_id = $da_id");
+my $gen_before = $t->psql("SELECT generation FROM dealerships WHERE id = $da_id");
+($rc, $out) = $t->avatarctl('reembed', '--database', $db, '--dealership',
+                            $db_id);
+is($rc, 0, 'avatarctl reembed --dealership (another one)') or diag($out);
+is($t->psql("SELECT count(*) FROM document_chunks WHERE dealership_id ="
+            . " $da_id AND embedding_model = '$model'"), 0,
+   "... leaves the other dealership's chunks alone");
+($rc, $out) = $t->avatarctl('reembed', '--database', $db);
+is($rc, 0, 'avatarctl reembed: every dealership') or diag($out);
+like($out, qr/^dealership $da_id: $nchunks chunk\(s\) re-embedded$/m,
+     "... re-embeds the $nchunks chunks of the one with stale vectors");
+like($out, qr/^reembed: $nchunks chunk\(s\) of 1 dealership\(s\)/m,
+     '... and sums up');
+is($t->psql("SELECT count(*) FROM document_chunks WHERE dealership_id ="
+            . " $da_id AND embedding_model = '$model'"
+            . " AND length(embedding) > 0"), $nchunks,
+   '... every one stored with a vector of the current model');
+cmp_ok($t->psql("SELECT generation FROM dealerships WHERE id = $da_id"),
+       '>', $gen_before, "... and the dealership's generation moved");
+$r = query($da_id, 'What does GAP cover after a total loss?', $u);
+is($r->{json}{results}[0]{filename}, 'gap.txt',
+   '... so the worker reloads and finds it as before');
+($rc, $out) = $t->avatarctl('reembed', '--database', $db, '--dealership',
+                            999999);
+is($rc, 1, 'avatarctl reembed of no such dealership fails');
+like($out, qr/no such dealership/, '... and says why');
 $r = query($da_id, 'What does GAP cover?', $u, topics => { a => 1 });
 is($r->{status}, 422, 'topics that are not a list: 422');
 $r = query($da_id, 'best pizza toppings for a summer barbecue party', $u);

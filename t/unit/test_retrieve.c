@@ -860,6 +860,116 @@ test_reembed(avc_retriever_t *rt)
            "nothing more to re-embed");
 }
 
+typedef struct {
+    int calls;
+    int err;
+    size_t chunks;
+} reembed_seen_t;
+
+static void
+on_reembed(int err, size_t chunks, void *data)
+{
+    reembed_seen_t *s = data;
+
+    s->calls++;
+    s->err = err;
+    s->chunks = chunks;
+}
+
+static void
+wait_reembed(reembed_seen_t *s)
+{
+    struct timespec t0, t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        avc_loop_run_once(loop, 50);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (s->calls == 0 && t.tv_sec - t0.tv_sec < 20);
+}
+
+/*
+ * avc_retriever_reembed: a re-embedding on demand (avatarctl reembed),
+ * without waiting for a retrieval to load the index.
+ */
+static void
+test_reembed_now(avc_retriever_t *rt)
+{
+    avc_retriever_t *rt2;
+    reembed_seen_t s1, s2;
+    char did[32];
+    const char *p[1] = { did };
+    avc_config_t *pc;
+    int64_t d;
+    sql_t s;
+    long n;
+
+    d = new_dealership("Epsilon Motors");
+    snprintf(did, sizeof(did), "%" PRId64, d);
+    TAP_OK(add_doc(d, "books", "vsc.txt", vsc_text) > 0, "add vsc.txt");
+    sql(NULL, "SELECT count(*) FROM document_chunks WHERE dealership_id ="
+        " $1", 1, p, &s);
+    n = atol(s.v);
+
+    TAP_IS(avc_retriever_reembed(NULL, d, on_reembed, &s1), AVC_EINVAL,
+           "reembed: no retriever is EINVAL");
+    TAP_IS(avc_retriever_reembed(rt, 0, on_reembed, &s1), AVC_EINVAL,
+           "reembed: no dealership is EINVAL");
+    TAP_IS(avc_retriever_reembed(rt, d, NULL, NULL), AVC_EINVAL,
+           "reembed: no callback is EINVAL");
+
+    memset(&s1, 0, sizeof(s1));
+    TAP_IS(avc_retriever_reembed(rt, d, on_reembed, &s1), AVC_OK,
+           "reembed with nothing stale");
+    TAP_IS(s1.calls, 0, "... its callback never runs within the call");
+    wait_reembed(&s1);
+    TAP_OK(s1.calls == 1 && s1.err == AVC_OK && s1.chunks == 0,
+           "... and reports 0 chunks (%d, %d, %zu)", s1.calls, s1.err,
+           s1.chunks);
+
+    sql(NULL, "UPDATE document_chunks SET embedding_model = 'older-model'"
+        " WHERE dealership_id = $1", 1, p, &s);
+    memset(&s1, 0, sizeof(s1));
+    memset(&s2, 0, sizeof(s2));
+    TAP_IS(avc_retriever_reembed(rt, d, on_reembed, &s1), AVC_OK,
+           "reembed of stale chunks");
+    TAP_IS(avc_retriever_reembed(rt, d, on_reembed, &s2), AVC_EBUSY,
+           "... a second caller meanwhile is EBUSY");
+    wait_reembed(&s1);
+    TAP_OK(s1.calls == 1 && s1.err == AVC_OK && s1.chunks == (size_t) n,
+           "... reports the %ld chunks (%d, %d, %zu)", n, s1.calls, s1.err,
+           s1.chunks);
+    TAP_IS(s2.calls, 0, "... the refused caller hears nothing");
+    sql(NULL, "SELECT count(*) FROM document_chunks WHERE dealership_id ="
+        " $1 AND embedding_model = 'older-model'", 1, p, &s);
+    TAP_STR(s.v, "0", "... none is left of the older model");
+
+    /* freeing the retriever tells the waiting caller */
+    sql(NULL, "UPDATE document_chunks SET embedding_model = 'older-model'"
+        " WHERE dealership_id = $1", 1, p, &s);
+    rt2 = avc_retriever_new(loop, db, emb, cfg);
+    memset(&s1, 0, sizeof(s1));
+    TAP_IS(avc_retriever_reembed(rt2, d, on_reembed, &s1), AVC_OK,
+           "reembed on a second retriever");
+    avc_retriever_free(rt2);
+    TAP_OK(s1.calls == 1 && s1.err == AVC_ECANCELED,
+           "... freed at once: the caller hears ECANCELED (%d, %d)",
+           s1.calls, s1.err);
+    avc_loop_run_once(loop, 100);
+
+    /* with Pinecone the vectors are not PostgreSQL's to rewrite */
+    pc = avc_config_new();
+    avc_config_set(pc, "vector_store.provider", "pinecone");
+    avc_config_set(pc, "vector_store.key", "pc-test-key");
+    avc_config_set(pc, "vector_store.host", "http://127.0.0.1:9");
+    rt2 = avc_retriever_new(loop, db, emb, pc);
+    TAP_OK(rt2 != NULL, "a retriever over Pinecone");
+    TAP_IS(avc_retriever_reembed(rt2, d, on_reembed, &s1), AVC_ESTATE,
+           "... refuses to re-embed: ESTATE");
+    avc_retriever_free(rt2);
+    avc_config_free(pc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -901,6 +1011,7 @@ main(int argc, char **argv)
     test_cancel(rt, a);
     test_offload(a);
     test_reembed(rt);
+    test_reembed_now(rt);
     test_eval(rt);
 
     avc_retriever_free(rt);

@@ -45,6 +45,7 @@ extern const ctl_cmd_t ctl_cmd_user;
 extern const ctl_cmd_t ctl_cmd_dealership;
 extern const ctl_cmd_t ctl_cmd_eval;
 extern const ctl_cmd_t ctl_cmd_ingest_worker;
+extern const ctl_cmd_t ctl_cmd_reembed;
 extern const ctl_cmd_t ctl_cmd_stt;
 
 /* "avatarctl: <message>" on stderr */
@@ -70,6 +71,14 @@ const char *ctl_database(const char *opt);
  * not all blanks. */
 int ctl_email_ok(const char *e);
 int ctl_text_ok(const char *s, size_t max);
+
+/*
+ * The embedder and vector store of the nginx workers, from the same
+ * environment variables: AVATAR_EMBEDDINGS=openai (OPENAI_API_KEY,
+ * OPENAI_BASE_URL, EMBEDDING_MODEL), else local; PINECONE_API_KEY with
+ * PINECONE_HOST or PINECONE_INDEX_NAME.  NULL when out of memory.
+ */
+avc_config_t *ctl_rag_config(void);
 
 /* The exit code for a library error. */
 int ctl_exit_code(int err);

@@ -61,7 +61,7 @@ ingest_run(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *database = NULL, *v;
+    const char *database = NULL;
     ctl_env_t env;
     ingest_ctx_t c;
     avc_config_t *cfg;
@@ -87,34 +87,7 @@ ingest_run(int argc, char **argv)
     if (rc != CTL_OK) {
         return rc;
     }
-    /* the embedder of the nginx workers, from the same variables */
-    cfg = avc_config_new();
-    v = getenv("AVATAR_EMBEDDINGS");
-    if (cfg && v && strcmp(v, "openai") == 0) {
-        avc_config_set(cfg, "embeddings.provider", "openai");
-        avc_config_set(cfg, "embeddings.key", getenv("OPENAI_API_KEY"));
-        if (getenv("OPENAI_BASE_URL")) {
-            avc_config_set(cfg, "embeddings.base_url",
-                           getenv("OPENAI_BASE_URL"));
-        }
-        if (getenv("EMBEDDING_MODEL")) {
-            avc_config_set(cfg, "embeddings.model", getenv("EMBEDDING_MODEL"));
-        }
-    }
-    /* the vector store of the nginx workers, from the same variables */
-    if (cfg && getenv("PINECONE_API_KEY")
-        && (getenv("PINECONE_HOST") || getenv("PINECONE_INDEX_NAME")))
-    {
-        avc_config_set(cfg, "vector_store.provider", "pinecone");
-        avc_config_set(cfg, "vector_store.key", getenv("PINECONE_API_KEY"));
-        if (getenv("PINECONE_HOST")) {
-            avc_config_set(cfg, "vector_store.host", getenv("PINECONE_HOST"));
-        }
-        if (getenv("PINECONE_INDEX_NAME")) {
-            avc_config_set(cfg, "vector_store.index",
-                           getenv("PINECONE_INDEX_NAME"));
-        }
-    }
+    cfg = ctl_rag_config();
     http = avc_http_new(env.loop);
     c.env = &env;
     c.q = cfg && http ? avc_ingest_new(env.loop, env.db, http, cfg, &err)

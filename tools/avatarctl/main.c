@@ -38,6 +38,7 @@ static const ctl_cmd_t *const ctl_cmds[] = {
     &ctl_cmd_dealership,
     &ctl_cmd_eval,
     &ctl_cmd_ingest_worker,
+    &ctl_cmd_reembed,
     &ctl_cmd_stt,
     &ctl_cmd_version,
     &ctl_cmd_help,
@@ -152,6 +153,46 @@ ctl_database(const char *opt)
     }
     s = getenv("AVATAR_DATABASE");
     return s && *s ? s : NULL;
+}
+
+avc_config_t *
+ctl_rag_config(void)
+{
+    avc_config_t *cfg;
+    const char *v;
+
+    /* the embedder of the nginx workers, from the same variables */
+    cfg = avc_config_new();
+    if (cfg == NULL) {
+        return NULL;
+    }
+    v = getenv("AVATAR_EMBEDDINGS");
+    if (v && strcmp(v, "openai") == 0) {
+        avc_config_set(cfg, "embeddings.provider", "openai");
+        avc_config_set(cfg, "embeddings.key", getenv("OPENAI_API_KEY"));
+        if (getenv("OPENAI_BASE_URL")) {
+            avc_config_set(cfg, "embeddings.base_url",
+                           getenv("OPENAI_BASE_URL"));
+        }
+        if (getenv("EMBEDDING_MODEL")) {
+            avc_config_set(cfg, "embeddings.model", getenv("EMBEDDING_MODEL"));
+        }
+    }
+    /* the vector store of the nginx workers, from the same variables */
+    if (getenv("PINECONE_API_KEY")
+        && (getenv("PINECONE_HOST") || getenv("PINECONE_INDEX_NAME")))
+    {
+        avc_config_set(cfg, "vector_store.provider", "pinecone");
+        avc_config_set(cfg, "vector_store.key", getenv("PINECONE_API_KEY"));
+        if (getenv("PINECONE_HOST")) {
+            avc_config_set(cfg, "vector_store.host", getenv("PINECONE_HOST"));
+        }
+        if (getenv("PINECONE_INDEX_NAME")) {
+            avc_config_set(cfg, "vector_store.index",
+                           getenv("PINECONE_INDEX_NAME"));
+        }
+    }
+    return cfg;
 }
 
 int

@@ -222,6 +222,28 @@ AVC_API int avc_retriever_forget(avc_retriever_t *r, int64_t dealership_id,
 /* Nobody waits for f any more: cb will not be called.  NULL is a no-op. */
 AVC_API void avc_retriever_forget_detach(avc_retrieve_forget_t *f);
 
+/*
+ * Re-embed now the chunks of dealership_id that have no vector of the
+ * embedder's model (another embedder, or an older local model, made
+ * theirs), as a retrieval's index load does by itself: in batches shared
+ * with other workers and machines (FOR UPDATE SKIP LOCKED), the
+ * dealership's generation bumped at the end when any chunk changed.  If a
+ * re-embedding of the dealership already runs here, cb waits for it.
+ *
+ * cb runs once, on the loop, never from within this call, with AVC_OK and
+ * the number of chunks re-embedded (0: none was stale), or the error that
+ * stopped it (logged; chunks done so far stay done), or AVC_ECANCELED
+ * from avc_retriever_free().  Returns AVC_OK, AVC_EINVAL, AVC_ESTATE (no
+ * embedder, or Pinecone is the vector store: its vectors are written at
+ * ingestion, so upload the documents again), AVC_EBUSY (another caller
+ * already waits for this dealership) or AVC_ENOMEM; then cb is not called.
+ */
+typedef void (*avc_retriever_reembed_cb)(int err, size_t chunks,
+                                         void *data);
+
+AVC_API int avc_retriever_reembed(avc_retriever_t *r, int64_t dealership_id,
+                                  avc_retriever_reembed_cb cb, void *data);
+
 /* Counters for /metrics and tests (append-only). */
 typedef enum {
     AVC_RETRIEVER_LOADS = 0,    /* index loads completed */

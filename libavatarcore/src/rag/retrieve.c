@@ -536,6 +536,8 @@ struct avc_rreembed_s {
     avc_retriever_t *r;
     int64_t did;
     avc__reembed_t *re;
+    avc_retriever_reembed_cb cb;    /* a caller of avc_retriever_reembed */
+    void *data;
 };
 
 struct avc_rds_s {
@@ -1055,7 +1057,6 @@ avc_r_reembedded(int err, size_t done, void *data)
     avc_rreembed_t *e = data, **pp;
     avc_retriever_t *r = e->r;
 
-    (void) err;
     r->reembedded += done;
     for (pp = &r->reembeds; *pp; pp = &(*pp)->next) {
         if (*pp == e) {
@@ -1063,25 +1064,26 @@ avc_r_reembedded(int err, size_t done, void *data)
             break;
         }
     }
+    if (e->cb) {
+        e->cb(err, done, e->data);
+    }
     free(e);
 }
 
-static void
+/* the dealership's re-embedding, started unless one runs; NULL: ENOMEM */
+static avc_rreembed_t *
 avc_r_reembed(avc_retriever_t *r, int64_t did)
 {
     avc_rreembed_t *e;
 
-    if (r->emb == NULL || r->freeing) {
-        return;
-    }
     for (e = r->reembeds; e; e = e->next) {
         if (e->did == did) {
-            return;
+            return e;
         }
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
-        return;
+        return NULL;
     }
     e->r = r;
     e->did = did;
@@ -1089,10 +1091,37 @@ avc_r_reembed(avc_retriever_t *r, int64_t did)
                                avc_r_reembedded, e);
     if (e->re == NULL) {
         free(e);
-        return;
+        return NULL;
     }
     e->next = r->reembeds;
     r->reembeds = e;
+    return e;
+}
+
+int
+avc_retriever_reembed(avc_retriever_t *r, int64_t dealership_id,
+    avc_retriever_reembed_cb cb, void *data)
+{
+    avc_rreembed_t *e;
+
+    if (r == NULL || cb == NULL || dealership_id <= 0) {
+        return AVC_EINVAL;
+    }
+    if (r->emb == NULL || r->pc || r->freeing) {
+        return AVC_ESTATE;
+    }
+    for (e = r->reembeds; e; e = e->next) {
+        if (e->did == dealership_id && e->cb) {
+            return AVC_EBUSY;
+        }
+    }
+    e = avc_r_reembed(r, dealership_id);
+    if (e == NULL) {
+        return AVC_ENOMEM;
+    }
+    e->cb = cb;
+    e->data = data;
+    return AVC_OK;
 }
 
 /* the end of a load: publish or fail, then wake the waiters */
@@ -1115,8 +1144,10 @@ avc_rload_end(avc_rload_t *ld, int rc)
         ds->snap = ld->snap;
         ld->snap = NULL;
         r->loads++;
-        if (ds->snap->skipped > 0 && r->pc == NULL) {
-            avc_r_reembed(r, ds->id);
+        if (ds->snap->skipped > 0 && r->pc == NULL && r->emb
+            && !r->freeing)
+        {
+            (void) avc_r_reembed(r, ds->id);
         }
         if (r->pc) {
             avc_log(AVC_LOG_INFO, "rag: dealership %" PRId64 ": terms of "
@@ -2512,6 +2543,9 @@ avc_retriever_free(avc_retriever_t *r)
 
         r->reembeds = e->next;
         avc__reembed_cancel(e->re);
+        if (e->cb) {
+            e->cb(AVC_ECANCELED, 0, e->data);
+        }
         free(e);
     }
     /* deletions still running are abandoned: their callers hear nothing */
