@@ -70,6 +70,10 @@ struct avc__ingest_job_s {
     float *vectors;
     size_t dim;
     int local;
+    /* the chunks' texts and vectors as text[] literals for the insert:
+     * made with the local embedder's vectors in the pool work */
+    char *lit_texts;
+    char *lit_vecs;
     avc_db_tx_t *tx;
     avc_embed_op_t *eop;
     /* Pinecone: the chunks' ids, by position, and an earlier attempt's */
@@ -95,6 +99,8 @@ avc_job_free(avc__ingest_job_t *j)
     free(j->title);
     avc_chunks_free(j->chunks);
     free(j->vectors);
+    free(j->lit_texts);
+    free(j->lit_vecs);
     free(j->new_ids);
     free(j->old_ids);
     free(j);
@@ -496,29 +502,21 @@ avc_job_chunks_stored_pc(int err, avc_db_res_t *res, void *data)
     }
 }
 
-static void
-avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
+/*
+ * Every chunk goes in one statement: its texts and vectors as two text[]
+ * literals (escaped text; hex), unnested.  For a large document that is
+ * tens of megabytes of text: made in the pool work when the vectors are
+ * the local embedder's, on the loop when a provider's came back.
+ */
+static int
+avc_job_literals(avc__ingest_job_t *j)
 {
-    avc__ingest_job_t *j = data;
     avc__buf_t texts, vecs;
-    const char *text, *p[8];
-    char model[128], *hex;
+    const char *text;
+    char *hex;
     size_t i, len, count = avc_chunks_count(j->chunks);
     int rc = AVC_OK;
 
-    if (avc_job_stopping(j)) {
-        if (err == AVC_OK) {
-            avc_db_rollback(tx, avc_ignore, NULL);
-        }
-        return;
-    }
-    if (err != AVC_OK) {
-        avc_job_fail(j, 0, "the database is unavailable");
-        return;
-    }
-    j->tx = tx;
-
-    /* every chunk in one statement: two text[] literals, unnested */
     avc__buf_init(&texts);
     avc__buf_init(&vecs);
     rc |= avc__buf_append(&texts, "{", 1);
@@ -536,9 +534,41 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
     }
     rc |= avc__buf_append(&texts, "}", 1);
     rc |= avc__buf_append(&vecs, "}", 1);
-    if (rc != AVC_OK) {
-        avc__buf_free(&texts);
-        avc__buf_free(&vecs);
+    if (rc == AVC_OK) {
+        j->lit_texts = avc__buf_steal(&texts, NULL);
+        j->lit_vecs = avc__buf_steal(&vecs, NULL);
+    }
+    avc__buf_free(&texts);
+    avc__buf_free(&vecs);
+    if (j->lit_texts == NULL || j->lit_vecs == NULL) {
+        free(j->lit_texts);
+        free(j->lit_vecs);
+        j->lit_texts = NULL;
+        j->lit_vecs = NULL;
+        return AVC_ENOMEM;
+    }
+    return AVC_OK;
+}
+
+static void
+avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
+{
+    avc__ingest_job_t *j = data;
+    const char *p[8];
+    char model[128];
+
+    if (avc_job_stopping(j)) {
+        if (err == AVC_OK) {
+            avc_db_rollback(tx, avc_ignore, NULL);
+        }
+        return;
+    }
+    if (err != AVC_OK) {
+        avc_job_fail(j, 0, "the database is unavailable");
+        return;
+    }
+    j->tx = tx;
+    if (j->lit_texts == NULL && avc_job_literals(j) != AVC_OK) {
         avc_job_fail(j, 0, "out of memory");
         return;
     }
@@ -549,8 +579,8 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
     p[2] = j->topic;
     p[3] = j->title;
     p[4] = model;
-    p[5] = texts.data;
-    p[6] = vecs.data;
+    p[5] = j->lit_texts;
+    p[6] = j->lit_vecs;
     if (j->in->pc) {
         /* the same, telling the chunks' ids, and the replaced ones' */
         if (avc_db_tx_query(tx,
@@ -569,8 +599,6 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
         {
             avc_job_fail(j, 0, "the database is unavailable");
         }
-        avc__buf_free(&texts);
-        avc__buf_free(&vecs);
         return;
     }
     if (avc_db_tx_query(tx,
@@ -585,8 +613,6 @@ avc_job_store_begun(int err, avc_db_tx_t *tx, void *data)
     {
         avc_job_fail(j, 0, "the database is unavailable");
     }
-    avc__buf_free(&texts);
-    avc__buf_free(&vecs);
 }
 
 static void
@@ -734,6 +760,9 @@ avc_job_work(void *arg)
         j->err = avc_embed_local_many(texts, count, (unsigned) j->dim,
                                       j->vectors);
         free(texts);
+        if (j->err == AVC_OK) {
+            j->err = avc_job_literals(j);
+        }
     }
 }
 
