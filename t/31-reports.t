@@ -239,6 +239,13 @@ is($first->{session_id}, 'sess-123', '... the session');
 like($first->{fields}{user_input}, qr/^What does GAP cover/, '... the fields');
 like($first->{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
      '... ISO 8601 times');
+like($first->{mailed_at} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
+     '... and when its mail was sent');
+is($first->{mailed_at},
+   $t->psql("SELECT to_char(sent_at AT TIME ZONE 'UTC',"
+            . " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM mail_outbox"
+            . " WHERE id = (SELECT mail_id FROM reports WHERE id = $first->{id})"),
+   "... the time of the report's own mail");
 ok($r->{json}[0]{id} > $r->{json}[-1]{id}, '... newest first');
 
 $r = $t->get("/api/v1/report/?dealership_id=$d{B}", token => $tok{sa});
@@ -363,6 +370,10 @@ ok(wait_for(sub { $t->psql("SELECT attempts > 0 AND last_error IS NOT NULL"
     or diag $t->psql("SELECT row_to_json(o)::text FROM mail_outbox o WHERE id = $mid");
 like($t->psql("SELECT body_text FROM mail_outbox WHERE id = $mid"),
      qr/provider down\?/, '... the mail of that report');
+$r = $t->get('/api/v1/report/?limit=1', token => $tok{sa});
+ok(exists $r->{json}[0]{mailed_at} && !defined $r->{json}[0]{mailed_at},
+   '... listed with mailed_at null while it waits')
+    or diag explain $r->{json}[0];
 
 # --- no recipients configured: stored, not mailed ---
 
@@ -375,6 +386,9 @@ $r = $t->post('/api/v1/report/send-to-team', token => $tok{uB},
 is($r->{status}, 200, 'without recipients: 200');
 my ($nr, $nm) = split m{/}, $before;
 is(stored(), ($nr + 1) . "/$nm", '... stored, no mail queued');
+$r = $t->get('/api/v1/report/?limit=1', token => $tok{sa});
+ok(exists $r->{json}[0]{mailed_at} && !defined $r->{json}[0]{mailed_at},
+   '... listed with mailed_at null');
 like($t->error_log, qr/not mailed: no recipients/, '... and the operator is told');
 
 # --- conf/: a user cannot flood the team's inbox ---

@@ -39,15 +39,16 @@
     "($" n "::bigint IS NULL OR r.dealership_id = $" n ")"
 
 /* a report as the list and PATCH answer it */
-#define AVC_REPORT_FROM                                                     \
-    " reports r LEFT JOIN users u ON u.id = r.user_id"                      \
-    " LEFT JOIN dealerships d ON d.id = r.dealership_id"
+#define AVC_REPORT_JOINS                                                    \
+    " LEFT JOIN users u ON u.id = r.user_id"                                \
+    " LEFT JOIN dealerships d ON d.id = r.dealership_id"                    \
+    " LEFT JOIN mail_outbox m ON m.id = r.mail_id"
 
 #define AVC_REPORT_COLS                                                     \
     "r.id, r.kind, r.status, r.user_id, u.email, r.dealership_id, d.name,"  \
     " r.session_id, r.mode, r.fields::text, r.resolution_note,"             \
     " r.resolved_by, " AVC__TS("r.created_at") ", "                         \
-    AVC__TS("r.updated_at")
+    AVC__TS("r.updated_at") ", " AVC__TS("m.sent_at")
 
 static const char *const avc_report_statuses[] = {
     "open", "resolved", "dismissed", NULL
@@ -64,6 +65,7 @@ typedef struct {
     json_t *fields;             /* what is stored, and mailed */
     char *session_id;
     char *mode;
+    char id[24];                /* once stored */
 } avc_report_t;
 
 static void
@@ -274,13 +276,31 @@ avc_report_commit(avc_call_t *call)
 }
 
 static void
-avc_report_mail_queued(avc_call_t *call, int err, avc_db_res_t *res)
+avc_report_mail_linked(avc_call_t *call, int err, avc_db_res_t *res)
 {
     if (err != AVC_OK) {
         avc__reply_step_error(call, err, res);
         return;
     }
     avc_report_commit(call);
+}
+
+/* the mail is queued: the report points at it (the list's mailed_at) */
+static void
+avc_report_mail_queued(avc_call_t *call, int err, avc_db_res_t *res)
+{
+    avc_report_t *rp = call->op;
+    const char *p[2];
+
+    if (err != AVC_OK) {
+        avc__reply_step_error(call, err, res);
+        return;
+    }
+    p[0] = avc_db_res_value(res, 0, 0);
+    p[1] = rp->id;
+    avc_report_start(call, avc__txq(call, "UPDATE reports SET mail_id ="
+                                    " $1::bigint WHERE id = $2::bigint", 2,
+                                    p, avc_report_mail_linked));
 }
 
 /*
@@ -300,6 +320,7 @@ avc_report_stored(avc_call_t *call, int err, avc_db_res_t *res)
         avc__reply_step_error(call, err, res);
         return;
     }
+    snprintf(rp->id, sizeof(rp->id), "%s", avc_db_res_value(res, 0, 0));
     to = avc_mailer_recipients(call->app->mailer);
     if (to == NULL || *to == '\0') {
         avc_log(AVC_LOG_WARN, "report %s stored; not mailed: no "
@@ -539,7 +560,7 @@ avc_report_json(avc_db_res_t *res, int row)
 
     fields = json_loads(avc_db_res_value(res, row, 9), 0, NULL);
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                     " s:o, s:o, s:o, s:o}",
+                     " s:o, s:o, s:o, s:o, s:o}",
                      "id", avc_report_int_json(res, row, 0),
                      "kind", avc_report_text_json(res, row, 1),
                      "status", avc_report_text_json(res, row, 2),
@@ -553,7 +574,8 @@ avc_report_json(avc_db_res_t *res, int row)
                      "resolution_note", avc_report_text_json(res, row, 10),
                      "resolved_by", avc_report_int_json(res, row, 11),
                      "created_at", avc_report_text_json(res, row, 12),
-                     "updated_at", avc_report_text_json(res, row, 13));
+                     "updated_at", avc_report_text_json(res, row, 13),
+                     "mailed_at", avc_report_text_json(res, row, 14));
 }
 
 /* Users get 403; 0 after replying. */
@@ -611,7 +633,7 @@ avc_report_list_auth(avc_call_t *call)
     p[4] = obuf;
     p[5] = lbuf;
     avc_report_start(call, avc__q(call,
-        "SELECT " AVC_REPORT_COLS " FROM" AVC_REPORT_FROM
+        "SELECT " AVC_REPORT_COLS " FROM reports r" AVC_REPORT_JOINS
         " WHERE " AVC_REPORT_SCOPE("1")
         " AND ($2::text IS NULL OR r.status = $2)"
         " AND ($3::text IS NULL OR r.kind = $3)"
@@ -688,9 +710,7 @@ avc_report_update_auth(avc_call_t *call)
         " ELSE $5::bigint END"
         " WHERE r.id = $1::bigint AND " AVC_REPORT_SCOPE("2")
         " RETURNING r.*)"
-        " SELECT " AVC_REPORT_COLS " FROM n r"
-        " LEFT JOIN users u ON u.id = r.user_id"
-        " LEFT JOIN dealerships d ON d.id = r.dealership_id",
+        " SELECT " AVC_REPORT_COLS " FROM n r" AVC_REPORT_JOINS,
         5, p, avc_report_updated));
     avc__v_end(&v);
 }
