@@ -514,6 +514,8 @@ step('the super admin finds the report', async () => {
   check((await row.getAttribute('data-status')) === 'open', 'the new report is not open');
   await row.getByTestId('report-review').click();
   await waitFor(page.getByTestId('report-content').getByText(REPORT_NOTE), 'the note in the report');
+  const mailed = (await page.getByTestId('report-mailed').textContent()) ?? '';
+  check(mailed.startsWith('mailed to the team'), `the report does not say it was mailed: "${mailed}"`);
   await shot(page, 'report-review');
   await page.keyboard.press('Escape');
 });

@@ -302,6 +302,8 @@ export interface Report {
   resolved_by: number | null;
   created_at: string;
   updated_at: string;
+  /** When its mail left for the team; null while it waits, or when none was sent. */
+  mailed_at: string | null;
 }
 
 export interface ReportFilters {

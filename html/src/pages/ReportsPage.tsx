@@ -256,6 +256,10 @@ function ReviewDialog({
           {formatDateTime(report.created_at)} · {report.reporter_email ?? 'deleted user'}
           {report.dealership_name ? ` · ${report.dealership_name}` : ''}
           {report.mode ? ` · ${report.mode} mode` : ''}
+          {' · '}
+          <span data-testid="report-mailed">
+            {report.mailed_at ? `mailed to the team ${formatDateTime(report.mailed_at)}` : 'not mailed'}
+          </span>
         </>
       }
     >
