@@ -60,8 +60,7 @@ sub mp3_frames {
 }
 
 my $t = AvatarTest->new;
-$t->start_api(http => "avatar_voice_end_silence 500;",
-              locations => <<'EOF');
+my $locations = <<'EOF';
         location @avatar_error { avatar_error; }
         location /api/v1/voice/ws/ { avatar_api; }
         location /api/v1/ {
@@ -70,6 +69,8 @@ $t->start_api(http => "avatar_voice_end_silence 500;",
             error_page 413 429 500 502 503 504 @avatar_error;
         }
 EOF
+$t->start_api(http => "avatar_voice_end_silence 500;",
+              locations => $locations);
 $t->bootstrap_admin('sa@example.com', 'Super!pass1');
 my $sa = $t->login('sa@example.com', 'Super!pass1');
 my $da_id = $t->make_dealership('Alpha Motors');
@@ -401,6 +402,52 @@ is($r->{status}, 401, '... needs a token');
 is($t->psql("SELECT count(*) FROM voice_turns WHERE channel = 'rest' AND user_id = $uid"), 3, 'REST turns are recorded too');
 is($t->psql("SELECT count(*) FROM voice_turns WHERE user_id = $bid AND dealership_id <> $db_id"), 0,
    "... another dealership's user's turns only under its own dealership");
+# --- the turn directives take effect: a longer end silence, a turn cap ---
+
+$t->stop_nginx;
+$t->start_nginx(http => 'avatar_voice_end_silence 2000;'
+                      . ' avatar_voice_max_turn 6000;',
+                locations => $locations);
+my $q_ms = int(length($q_pcm) / 32);
+ok($q_ms + 2500 < 6000, "the question ($q_ms ms) and 2.5 s of silence fit in a turn");
+# messages within $secs, none expected: the types that came
+sub quiet {
+    my ($ws, $secs) = @_;
+    my @got;
+    while (my $f = $ws->recv_message($secs)) {
+        last if $f->{eof} || ($f->{op} // 0) == 8;
+        push @got, $f->{op} == 1 ? decode_json($f->{data})->{type} : 'binary';
+        $secs = 0.2;
+    }
+    return join ' ', @got;
+}
+$ws = live($u, $uid);
+$ws->send_text(encode_json({ type => 'init', mode => 'training' }));
+is($ws->recv_json(5)->{type}, 'ready', 'avatar_voice_end_silence 2000: ready');
+$ws->send_binary(substr($q_pcm, $_, 3200)) for map { $_ * 3200 } 0 .. int((length($q_pcm) - 1) / 3200);
+$ws->send_binary("\0" x 32000);         # 1 s: enough for 500 ms, not 2000
+is(quiet($ws, 1.5), '', '... 1 s of silence after speech does not end the turn');
+$ws->send_binary("\0" x 48000);         # 1.5 s more
+@m = collect($ws, 'ready', 60);
+is((types(@m) =~ /^(speaking_stopped processing transcript)/)[0],
+   'speaking_stopped processing transcript', '... 2.5 s does');
+($tr) = grep { $_->{type} eq 'transcript' } @m;
+like($tr->{text} // '', qr/service/, "... a turn of the words spoken ($tr->{text})");
+$ws->close;
+
+$ws = live($u, $uid);
+$ws->send_text(encode_json({ type => 'init', mode => 'training' }));
+is($ws->recv_json(5)->{type}, 'ready', 'avatar_voice_max_turn 6000: ready');
+$ws->send_text(encode_json({ type => 'start_recording' }));
+is($ws->recv_json(5)->{type}, 'speaking_started', '... recording');
+$ws->send_binary("\0" x 3200) for 1 .. 55;   # 5.5 s
+is(quiet($ws, 1.5), '', '... 5.5 s of recording go on');
+$ws->send_binary("\0" x 3200) for 1 .. 10;   # 6.5 s
+@m = collect($ws, 'ready', 20);
+is(types(@m), 'speaking_stopped error ready',
+   '... at 6 s the server ends the turn by itself');
+$ws->close;
+
 ok($t->log_clean_ok, 'no errors or crashes in the log');
 unlike($t->error_log, qr/\Q$u\E/, 'no token in the error log');
 $t->finish;
