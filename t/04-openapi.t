@@ -482,6 +482,11 @@ sub answer_errors {
         push @e, "error.path " . ($data->{error}{path} // 'none')
                . ", not $path"
             unless ($data->{error}{path} // '') eq $path;
+        # API.md: ValidationError (422, with details)
+        push @e, 'a 422 without details'
+            if $r->{status} == 422
+               && !(ref $data->{error}{details} eq 'ARRAY'
+                    && @{ $data->{error}{details} });
     }
     return @e;
 }
@@ -506,6 +511,10 @@ my @bad_answers = (
       body => $err404 =~ s/NotFoundError/ConflictError/r } ],
     [ 'an error path of another request', 'get', '/api/v1/users/{id}',
       '/api/v1/users/8', { status => 404, headers => $json_ct, body => $err404 } ],
+    [ 'a 422 without details', 'post', '/api/v1/auth/signup',
+      '/api/v1/auth/signup', { status => 422, headers => $json_ct,
+      body => '{"error":{"message":"Invalid or expired invitation",'
+            . '"type":"ValidationError","path":"/api/v1/auth/signup"}}' } ],
     [ 'an operation that is not documented', 'put', '/api/v1/users/{id}',
       '/api/v1/users/9', { status => 404, headers => $json_ct, body => $err404 } ],
 );
@@ -690,10 +699,13 @@ conform(POST => '/api/v1/auth/signup', 201, 'signup by invitation',
 conform(POST => '/api/v1/auth/signup', 403, 'signup without an invitation',
         json => { email => 'x@acme.com', password => 'Inv1te!pw',
                   first_name => 'X', last_name => 'Y' });
-conform(POST => '/api/v1/auth/signup', 422, 'signup with a used invitation',
+sub detail_field { ((($_[0]{json} || {})->{error} || {})->{details} || [{}])->[0]{field} // '' }
+my $used = conform(POST => '/api/v1/auth/signup', 422,
+                   'signup with a used invitation',
         json => { email => 'x@acme.com', password => 'Inv1te!pw',
                   first_name => 'X', last_name => 'Y',
                   invite_token => $itok // 'none' });
+is(detail_field($used), 'body.invite_token', '... the detail names the invitation');
 
 # dealerships
 my $DEALERS = '/api/v1/dealerships/';
@@ -759,9 +771,10 @@ my $up = conform(POST => "$RAG/upload/{topic}", 201, 'upload a text file',
                  token => $da, params => { id => $A, topic => 'product_knowledge' },
                  files => [['gap.txt', $gap]]);
 my $doc_id = ((($up->{json} || {})->{documents} || [])->[0] || {})->{id} // 0;
-conform(POST => "$RAG/upload/{topic}", 422, 'upload to an unknown topic',
+my $unk = conform(POST => "$RAG/upload/{topic}", 422, 'upload to an unknown topic',
         token => $da, params => { id => $A, topic => 'nonsense' },
         files => [['x.txt', 'Some text here.']]);
+is(detail_field($unk), 'path.topic', '... the detail names the topic');
 wait_for(sub {
     ($t->get("/api/v1/rag/$A/documents/$doc_id", token => $u)->{body} // '')
         =~ /"status":"(ready|failed)"/ }, 30);
@@ -808,8 +821,9 @@ conform(POST => $CHAT, 200, 'a role-play turn', token => $ub,
                       { role => 'assistant', content => 'Earlier answer' } ] });
 conform(POST => $CHAT, 200, 'SA chats for a dealership', token => $sa,
         json => { message => 'What is GAP?', dealership_id => $A });
-conform(POST => $CHAT, 422, 'SA without a dealership', token => $sa,
+my $nod = conform(POST => $CHAT, 422, 'SA without a dealership', token => $sa,
         json => { message => 'What is GAP?' });
+is(detail_field($nod), 'body.dealership_id', '... the detail names dealership_id');
 $t->create_user(email => 'u@delta.com', like => 'sa@example.com',
                 dealership_id => $D_id);
 my $ud = $t->login('u@delta.com', $PW);

@@ -13,6 +13,7 @@
 #include <avatarcore/cache.h>
 
 #include "../rag/ingest.h"
+#include "validate.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -790,10 +791,54 @@ avc__call_json(avc_call_t *call, int status, json_t *body)
     avc_call_finish(call);
 }
 
+static void avc_call_error_reply(avc_call_t *call, int status,
+                                 const char *message,
+                                 const char *details_json);
+
+/* the error shape with details (a JSON array, stolen; may be NULL) */
+static void
+avc_call_error_details(avc_call_t *call, int status, const char *message,
+    json_t *details)
+{
+    char *s = NULL;
+
+    if (details) {
+        s = json_dumps(details, JSON_COMPACT);
+        json_decref(details);
+    }
+    avc_call_error_reply(call, status, message, s);
+    free(s);
+}
+
 void
 avc__call_error(avc_call_t *call, int status, const char *message)
 {
-    char *s = avc_error_json(status, message, call->path, NULL);
+    if (status == 422) {
+        /* API.md: a ValidationError always has its details */
+        avc__call_invalid(call, "body", "value_error", message);
+        return;
+    }
+    avc_call_error_details(call, status, message, NULL);
+}
+
+void
+avc__call_invalid(avc_call_t *call, const char *field, const char *type,
+    const char *message)
+{
+    char name[160];
+
+    avc__v_field_name(field, name, sizeof(name));
+    avc_call_error_details(call, 422, message,
+                           json_pack("[{s:s, s:s, s:s}]", "field", name,
+                                     "message", message ? message : "Error",
+                                     "type", type));
+}
+
+static void
+avc_call_error_reply(avc_call_t *call, int status, const char *message,
+    const char *details_json)
+{
+    char *s = avc_error_json(status, message, call->path, details_json);
 
     free(call->resp);
     call->resp = s;

@@ -85,18 +85,25 @@ avc__v_end(avc__v_t *v)
 }
 
 void
+avc__v_field_name(const char *field, char *name, size_t size)
+{
+    if (strcmp(field, "body") == 0 || strncmp(field, "body.", 5) == 0
+        || strncmp(field, "query.", 6) == 0
+        || strncmp(field, "path.", 5) == 0)
+    {
+        snprintf(name, size, "%s", field);
+    } else {
+        snprintf(name, size, "body.%s", field);
+    }
+}
+
+void
 avc__v_fail(avc__v_t *v, const char *field, const char *type,
     const char *message)
 {
     char name[160];
 
-    if (strcmp(field, "body") == 0 || strncmp(field, "query.", 6) == 0
-        || strncmp(field, "path.", 5) == 0)
-    {
-        snprintf(name, sizeof(name), "%s", field);
-    } else {
-        snprintf(name, sizeof(name), "body.%s", field);
-    }
+    avc__v_field_name(field, name, sizeof(name));
     json_array_append_new(v->details,
                           json_pack("{s:s, s:s, s:s}", "field", name,
                                     "message", message, "type", type));

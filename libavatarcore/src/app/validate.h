@@ -30,9 +30,11 @@ int avc__v_begin_args(avc__v_t *v, avc_call_t *call);
 void avc__v_end(avc__v_t *v);
 
 /* Record a problem with a field: "email" is reported as "body.email";
- * names starting with "query." or "path.", and "body", as they are. */
+ * names starting with "body.", "query." or "path.", and "body", as they
+ * are (avc__v_field_name writes that name). */
 void avc__v_fail(avc__v_t *v, const char *field, const char *type,
                  const char *message);
+void avc__v_field_name(const char *field, char *name, size_t size);
 
 /*
  * Fields.  Each returns 1 when present and valid (value stored), 0 when

@@ -720,7 +720,8 @@ avc_signup_invite_used(avc_call_t *call, int err, avc_db_res_t *res)
     }
     if (avc_db_res_affected(res) != 1) {
         avc__rollback(call);
-        avc__call_error(call, 422, "Invalid or expired invitation");
+        avc__call_invalid(call, "invite_token", "value_error",
+                          "Invalid or expired invitation");
         return;
     }
     avc_issue(call, 201, s->user_id, s->role, s->dealership_id, s->email,
@@ -740,7 +741,8 @@ avc_signup_user_done(avc_call_t *call, int err, avc_db_res_t *res)
     }
     if (err == AVC_EDB && strcmp(avc_db_res_sqlstate(res), "23503") == 0) {
         avc__rollback(call);
-        avc__call_error(call, 422, "Dealership not found");
+        avc__call_invalid(call, "dealership_id", "value_error",
+                          "Dealership not found");
         return;
     }
     if (err != AVC_OK) {
@@ -750,7 +752,8 @@ avc_signup_user_done(avc_call_t *call, int err, avc_db_res_t *res)
     if (avc_db_res_rows(res) != 1) {
         /* the dealership does not exist or is not active */
         avc__rollback(call);
-        avc__call_error(call, 422, "Dealership not found");
+        avc__call_invalid(call, "dealership_id", "value_error",
+                          "Dealership not found");
         return;
     }
     snprintf(s->user_id, sizeof(s->user_id), "%s",
@@ -839,7 +842,8 @@ avc_signup_invite_loaded(avc_call_t *call, int err, avc_db_res_t *res)
     if (avc_db_res_rows(res) != 1
         || strcmp(avc_db_res_value(res, 0, 3), "t") != 0)
     {
-        avc__call_error(call, 422, "Invalid or expired invitation");
+        avc__call_invalid(call, "invite_token", "value_error",
+                          "Invalid or expired invitation");
         return;
     }
     snprintf(s->invite_id, sizeof(s->invite_id), "%s",

@@ -158,8 +158,8 @@ avc__chat_dealership(avc_call_t *call, long long requested, int has)
 {
     if (avc__is_sa(&call->who)) {
         if (!has) {
-            avc__call_error(call, 422,
-                            "Super admin must specify dealership_id");
+            avc__call_invalid(call, "dealership_id", "missing",
+                              "Super admin must specify dealership_id");
             return 0;
         }
         return requested;

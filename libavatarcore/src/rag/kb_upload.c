@@ -587,7 +587,9 @@ avc_upload_checked(avc_call_t *call)
     }
     if (!avc__kb_topic_ok(kb, u->topic)) {
         snprintf(msg, sizeof(msg), "Unknown topic '%s'", u->topic);
-        avc_upload_fail(call, 422, msg);
+        u->bad = 1;
+        avc__rollback(call);
+        avc__call_invalid(call, "path.topic", "enum", msg);
         return;
     }
     snprintf(u->user, sizeof(u->user), "%lld", call->who.id);

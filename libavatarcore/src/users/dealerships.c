@@ -361,7 +361,7 @@ avc_dealerships_rag_done(avc_call_t *call, int err, avc_db_res_t *res)
     if (err == AVC_OK && avc_db_res_rows(res) == 1
         && avc_db_res_isnull(res, 0, 0))
     {
-        avc__users_reply_422(call, "chunk_overlap", "value_error",
+        avc__call_invalid(call, "chunk_overlap", "value_error",
                              "chunk_overlap must be smaller than "
                              "chunk_size");
         return;

@@ -63,7 +63,7 @@ avc_invite_no_dealership(avc_call_t *call, long long id)
     char msg[80];
 
     snprintf(msg, sizeof(msg), "Dealership with ID %lld not found", id);
-    avc__users_reply_422(call, "dealership_id", "value_error", msg);
+    avc__call_invalid(call, "dealership_id", "value_error", msg);
 }
 
 static void

@@ -131,20 +131,6 @@ avc__users_qenum(avc__v_t *v, const char *name, const char *const *allowed,
     return -1;
 }
 
-void
-avc__users_reply_422(avc_call_t *call, const char *field, const char *type,
-    const char *message)
-{
-    avc__v_t v;
-
-    if (avc__users_v_init(&v, call) != AVC_OK) {
-        return;
-    }
-    avc__v_fail(&v, field, type, message);
-    avc__v_reply(&v);
-    avc__v_end(&v);
-}
-
 int
 avc__users_v_check(avc__v_t *v)
 {
@@ -264,7 +250,7 @@ avc_users_reply_one(avc_call_t *call, int err, avc_db_res_t *res,
         {
             snprintf(msg, sizeof(msg), "Dealership with ID %lld not found",
                      op ? op->dealership_id : 0);
-            avc__users_reply_422(call, "dealership_id", "value_error",
+            avc__call_invalid(call, "dealership_id", "value_error",
                                  msg);
             return;
         }
@@ -484,7 +470,7 @@ avc_users_checked(avc_call_t *call, int err, avc_db_res_t *res)
     if (strcmp(avc_db_res_value(res, 0, 1), "t") != 0) {
         snprintf(msg, sizeof(msg), "Dealership with ID %lld not found",
                  op->dealership_id);
-        avc__users_reply_422(call, "dealership_id", "value_error",
+        avc__call_invalid(call, "dealership_id", "value_error",
                              msg);
         return;
     }
@@ -566,7 +552,7 @@ avc_users_create_auth(avc_call_t *call)
             avc__v_end(&v);
             snprintf(msg, sizeof(msg), "Dealership with ID %lld not found",
                      dealership);
-            avc__users_reply_422(call, "dealership_id", "value_error",
+            avc__call_invalid(call, "dealership_id", "value_error",
                                  msg);
             return;
         }

@@ -42,10 +42,6 @@ int avc__users_qbool(avc__v_t *v, const char *name, int *out);
 int avc__users_qenum(avc__v_t *v, const char *name,
                      const char *const *allowed, const char **out);
 
-/* Reply 422 with one detail (field as for avc__v_fail) and finish. */
-void avc__users_reply_422(avc_call_t *call, const char *field,
-                          const char *type, const char *message);
-
 /*
  * When details were recorded: reply 422, release the validator and
  * return 1 (the call may be gone).  Else 0, and the validator (whose body
