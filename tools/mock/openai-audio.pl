@@ -72,11 +72,9 @@ use strict;
 use warnings;
 use FindBin;
 use lib $FindBin::Bin;
-use EventServer;
+use EventHttp qw(openai_error);
 use Digest::MD5 qw(md5_hex);
 use Getopt::Long;
-use JSON::PP;
-use Time::HiRes qw(time);
 
 my %opt = (port => 0, key => 'sk-test', 'max-records' => 2000,
            text => 'What does the vehicle service contract cover?');
@@ -85,63 +83,35 @@ GetOptions(\%opt, 'port=i', 'key=s', 'text=s', 'max-records=i',
     or die "usage: $0 [--port N] [--key KEY] [--text TEXT] "
            . "[--max-records N] [--watch-stdin] [--quiet]\n";
 
-my $json = JSON::PP->new->canonical->utf8;
-my $t0 = time;
-my (@records, @queue);
-my ($served, $next_id, $pending) = (0, 0, 0);
-my %reason = (200 => 'OK', 400 => 'Bad Request', 401 => 'Unauthorized',
-              404 => 'Not Found', 405 => 'Method Not Allowed',
-              411 => 'Length Required', 413 => 'Payload Too Large',
-              429 => 'Too Many Requests', 500 => 'Internal Server Error',
-              502 => 'Bad Gateway', 503 => 'Service Unavailable');
+my $pending = 0;
 my %language = (en => 'english', de => 'german', fr => 'french',
                 es => 'spanish', it => 'italian', pt => 'portuguese');
 my $BODY_MAX = 26 * 1024 * 1024;
 
-my $srv = EventServer->new(port => $opt{port},
-                           watch_stdin => $opt{'watch-stdin'},
-                           quiet => $opt{quiet});
+my $http = EventHttp->new(
+    EventHttp::openai_errors(),
+    port => $opt{port}, watch_stdin => $opt{'watch-stdin'},
+    quiet => $opt{quiet}, max_records => $opt{'max-records'},
+    body_max => $BODY_MAX,
+    # 26214400 (25 MiB) in the message, though $BODY_MAX is 26 MiB
+    too_large => 'Maximum content size limit (26214400) exceeded',
+    routes => [
+        { path => qr{/audio/transcriptions$}, method => 'POST',
+          others => 405, run => \&transcribe },
+    ],
+    stats => sub { return (pending => $pending) },
+    forget_next => 1,
+    gone => \&gone,
+);
+my $srv = $http->srv;
 
-sub stamp { 0 + sprintf('%.3f', time - $t0) }
-
-sub respond {
-    my ($c, $status, $ctype, $body, $extra) = @_;
-    my $r = $reason{$status} // 'Status';
-    $c->write("HTTP/1.1 $status $r\r\n"
-              . "Content-Type: $ctype\r\n"
-              . "Content-Length: " . length($body) . "\r\n"
-              . ($extra // '')
-              . "\r\n$body");
-}
-
-sub respond_json {
-    my ($c, $status, $v, $extra) = @_;
-    respond($c, $status, 'application/json', $json->encode($v), $extra);
-}
-
-sub error_body {
-    my ($msg, $type, $code) = @_;
-    return { error => { message => $msg, type => $type, param => undef,
-                        code => $code } };
-}
-
-sub record {
-    my (%r) = @_;
-    my $rec = { id => ++$next_id, t_start => stamp(), outcome => 'pending',
-                %r };
-    push @records, $rec;
-    shift @records while @records > $opt{'max-records'};
-    return $rec;
-}
-
-# the next queue entry (an entry with times=N serves N requests)
-sub options_next {
-    my $q = $queue[0] or return {};
-    if (defined $q->{times} && --$q->{times} > 0) {
-        return {%$q};
-    }
-    shift @queue;
-    return $q;
+# the client went away before the answer
+sub gone {
+    my ($c, $outcome) = @_;
+    my $rec = $c->{state}{rec};
+    $rec->{outcome} = $outcome;
+    $rec->{t_end} = $http->stamp;
+    $pending--;
 }
 
 # a RIFF/WAVE file's format, or undef when it is not a valid one
@@ -222,20 +192,21 @@ sub multipart {
 }
 
 sub transcribe {
-    my ($c, $h, $body, $path) = @_;
-    my $rec = record(conn => $c->id, method => 'POST', path => $path,
-                     headers => $h, content_type => $h->{'content-type'},
-                     body_bytes => length $body);
-    $served++;
+    my ($c, $r) = @_;
+    my ($h, $body) = ($r->{headers}, $r->{body});
+    my $rec = $http->record(conn => $c->id, method => 'POST',
+                            path => $r->{target}, headers => $h,
+                            content_type => $h->{'content-type'},
+                            body_bytes => length $body);
     my $fail = sub {
         my ($status, $msg, $code) = @_;
         $rec->{status} = $status;
         $rec->{error} = $msg;
         $rec->{outcome} = 'done';
-        $rec->{t_end} = stamp();
-        respond_json($c, $status, error_body($msg,
-                                             'invalid_request_error',
-                                             $code));
+        $rec->{t_end} = $http->stamp;
+        $http->respond_json($c, $status,
+                            openai_error($msg, 'invalid_request_error',
+                                         $code));
     };
     if (length $opt{key}) {
         my ($key) = ($h->{authorization} // '') =~ /^Bearer\s+(\S+)$/;
@@ -279,14 +250,14 @@ sub transcribe {
     return $fail->(400, "Invalid response_format: $format")
         unless $format =~ /^(?:json|text|srt|verbose_json|vtt)$/;
 
-    my $o = options_next();
+    my $o = $http->next_entry // {};
     if ($o->{status}) {
         my $st = 0 + $o->{status};
         my $ra = $o->{'retry-after'} // 1;
         $rec->{status} = $st;
         $rec->{outcome} = 'done';
-        $rec->{t_end} = stamp();
-        return respond_json($c, $st, error_body(
+        $rec->{t_end} = $http->stamp;
+        return $http->respond_json($c, $st, openai_error(
             $st == 429 ? 'Rate limit reached for requests'
                        : "The server had an error ($st) while processing "
                          . 'your request.',
@@ -302,7 +273,7 @@ sub transcribe {
     my $want_words = $o->{words}
         || ($fields{'timestamp_granularities[]'} // '') eq 'word';
     my $answer = sub {
-        $rec->{t_end} = stamp();
+        $rec->{t_end} = $http->stamp;
         $rec->{outcome} = 'done';
         $pending--;
         $c->{state}{busy} = 0;
@@ -313,17 +284,17 @@ sub transcribe {
         }
         $rec->{status} = 200;
         if ($o->{empty}) {
-            respond($c, 200, 'application/json', '');
+            $http->respond($c, 200, 'application/json', '');
         } elsif ($o->{malformed}) {
-            respond($c, 200, 'application/json',
-                    '{"task": "transcribe", "text": "What does');
+            $http->respond($c, 200, 'application/json',
+                           '{"task": "transcribe", "text": "What does');
         } elsif ($o->{'no-text'}) {
-            respond_json($c, 200, { task => 'transcribe',
-                                    duration => $duration });
+            $http->respond_json($c, 200, { task => 'transcribe',
+                                           duration => $duration });
         } elsif ($format eq 'text') {
-            respond($c, 200, 'text/plain; charset=utf-8', "$text\n");
+            $http->respond($c, 200, 'text/plain; charset=utf-8', "$text\n");
         } elsif ($format eq 'json') {
-            respond_json($c, 200, { text => $text });
+            $http->respond_json($c, 200, { text => $text });
         } elsif ($format eq 'verbose_json') {
             my @w = split ' ', $text;
             my $v = {
@@ -349,12 +320,12 @@ sub transcribe {
                                                           0.3 * $_ + 0.3) } }
                                0 .. $#w];
             }
-            respond_json($c, 200, $v);
+            $http->respond_json($c, 200, $v);
         } else {
-            respond($c, 200, 'text/plain; charset=utf-8',
-                    "1\n00:00:00,000 --> 00:00:02,000\n$text\n");
+            $http->respond($c, 200, 'text/plain; charset=utf-8',
+                           "1\n00:00:00,000 --> 00:00:02,000\n$text\n");
         }
-        after_response($c);
+        $http->after_response($c);
     };
     $pending++;
     $c->{state}{busy} = 1;
@@ -366,124 +337,4 @@ sub transcribe {
     $c->{state}{timer} = $srv->after(0 + ($o->{delay} // 0), $answer);
 }
 
-# a response is complete: close if asked, else serve what is pipelined
-sub after_response {
-    my ($c) = @_;
-    if ($c->{state}{close}) {
-        $c->close_after;
-        return;
-    }
-    on_data($c) if length $c->{in};
-}
-
-sub control {
-    my ($c, $method, $path, $body) = @_;
-    if ($path eq '/_requests' && $method eq 'GET') {
-        return respond_json($c, 200, { requests => \@records });
-    }
-    if ($path eq '/_requests' && $method eq 'DELETE') {
-        @records = ();
-        return respond_json($c, 200, { cleared => JSON::PP::true });
-    }
-    if ($path eq '/_stats' && $method eq 'GET') {
-        return respond_json($c, 200, {
-            connections => $srv->connections - 1,   # not this one
-            requests => $served, pending => $pending });
-    }
-    if ($path eq '/_next' && $method eq 'POST') {
-        my $v = eval { $json->decode($body) };
-        my @e = ref $v eq 'ARRAY' ? @$v : ref $v eq 'HASH' ? ($v) : ();
-        return respond_json($c, 400, error_body('an object or an array',
-                                                'invalid_request_error'))
-            if !@e || grep { ref $_ ne 'HASH' } @e;
-        push @queue, @e;
-        return respond_json($c, 200, { queued => scalar @queue });
-    }
-    if ($path eq '/_next' && $method eq 'DELETE') {
-        @queue = ();
-        return respond_json($c, 200, { queued => 0 });
-    }
-    return respond_json($c, 404, error_body("Unknown request URL: $path",
-                                            'not_found', 'not_found'));
-}
-
-sub on_data {
-    my ($c) = @_;
-    while (!$c->{state}{busy} && $c->is_open && !$c->{closing}) {
-        my $end = index $c->{in}, "\r\n\r\n";
-        if ($end < 0) {
-            if (length $c->{in} > 65536) {
-                respond_json($c, 413, error_body('headers too large',
-                                                 'invalid_request_error'));
-                $c->close_after;
-            }
-            return;
-        }
-        my @lines = split /\r\n/, substr($c->{in}, 0, $end);
-        my ($method, $path) = (shift(@lines) // '') =~ /^(\S+) (\S+) HTTP/;
-        if (!defined $method) {
-            respond_json($c, 400, error_body('bad request line',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        my %h;
-        for (@lines) {
-            my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
-            $h{lc $k} = $v;
-        }
-        if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-            respond_json($c, 411, error_body('Content-Length required',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        my $len = $h{'content-length'} // 0;
-        if ($len !~ /^\d+$/ || $len > $BODY_MAX) {
-            respond_json($c, 413, error_body('Maximum content size limit '
-                                             . '(26214400) exceeded',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        return if length($c->{in}) < $end + 4 + $len;
-        my $body = substr($c->{in}, $end + 4, $len);
-        substr($c->{in}, 0, $end + 4 + $len) = '';
-        $c->{state}{close} = ($h{connection} // '') =~ /close/i;
-        (my $p = $path) =~ s/\?.*//;
-        if ($p =~ m{^/_}) {
-            control($c, $method, $p, $body);
-        } elsif ($p =~ m{/audio/transcriptions$}) {
-            if ($method ne 'POST') {
-                respond_json($c, 405, error_body("Method $method not allowed",
-                                                 'invalid_request_error'));
-            } else {
-                transcribe($c, \%h, $body, $path);
-            }
-        } else {
-            respond_json($c, 404, error_body("Unknown request URL: $path",
-                                             'not_found', 'not_found'));
-        }
-        next if $c->{state}{busy};
-        if ($c->{state}{close}) {
-            $c->close_after;
-            return;
-        }
-    }
-}
-
-$srv->run(
-    on_data  => \&on_data,
-    on_close => sub {
-        my ($c, $why) = @_;
-        my $st = $c->{state};
-        $srv->cancel($st->{timer});
-        if (my $rec = $st->{rec}) {
-            # the client went away before the answer
-            $rec->{outcome} = $why eq 'reset' ? 'reset' : 'client-closed';
-            $rec->{t_end} = stamp();
-            $pending--;
-        }
-        %$st = ();
-    },
-);
+$http->run;

@@ -81,7 +81,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib $FindBin::Bin;
-use EventServer;
+use EventHttp qw(openai_error);
 use Getopt::Long;
 use JSON::PP;
 use Time::HiRes qw(time);
@@ -100,44 +100,24 @@ GetOptions(\%opt, 'port=i', 'key=s', 'tokens=i', 'first-token-ms=i',
            . "[--first-token-ms MS] [--tps N] [--comment-ms MS] "
            . "[--text TEXT] [--max-records N] [--watch-stdin] [--quiet]\n";
 
-my $json = JSON::PP->new->canonical->utf8;
-my $t0 = time;
-my (@records, @queue, %seen, %enc);
-my $served = 0;
-my $next_id = 0;
+my (%seen, %enc);
 my $streams = 0;
-my %reason = (200 => 'OK', 400 => 'Bad Request', 401 => 'Unauthorized',
-              404 => 'Not Found', 405 => 'Method Not Allowed',
-              411 => 'Length Required', 413 => 'Payload Too Large',
-              429 => 'Too Many Requests', 500 => 'Internal Server Error',
-              502 => 'Bad Gateway', 503 => 'Service Unavailable');
 
-my $srv = EventServer->new(port => $opt{port},
-                           watch_stdin => $opt{'watch-stdin'},
-                           quiet => $opt{quiet});
-
-sub stamp { 0 + sprintf('%.3f', time - $t0) }
-
-sub respond {
-    my ($c, $status, $ctype, $body, $extra) = @_;
-    my $r = $reason{$status} // 'Status';
-    $c->write("HTTP/1.1 $status $r\r\n"
-              . "Content-Type: $ctype\r\n"
-              . "Content-Length: " . length($body) . "\r\n"
-              . ($extra // '')
-              . "\r\n$body");
-}
-
-sub respond_json {
-    my ($c, $status, $v, $extra) = @_;
-    respond($c, $status, 'application/json', $json->encode($v), $extra);
-}
-
-sub error_body {
-    my ($msg, $type, $code) = @_;
-    return { error => { message => $msg, type => $type, param => undef,
-                        code => $code } };
-}
+my $http = EventHttp->new(
+    EventHttp::openai_errors(),
+    port => $opt{port}, watch_stdin => $opt{'watch-stdin'},
+    quiet => $opt{quiet}, max_records => $opt{'max-records'},
+    record_defaults => { tokens => 0 },
+    routes => [
+        { path => qr{/chat/completions$}, method => 'POST', others => 405,
+          run => \&chat },
+        { path => qr{/models$}, method => 'GET', run => \&models },
+    ],
+    stats => sub { return (streams => $streams) },
+    gone => sub { $_[0]{state}{end}->($_[1]) },
+);
+my $srv = $http->srv;
+my $json = $http->json;
 
 # the options of one request: command line, model name, queue entry
 sub options_for {
@@ -157,30 +137,15 @@ sub options_for {
         delete $m{status};
     }
     %o = (%o, %m);
-    if (my $q = $queue[0]) {
-        if (defined $q->{status} && defined $q->{times}
-            && --$q->{times} > 0)
-        {
-            %o = (%o, %$q);                 # the entry stays for more
-        } else {
-            shift @queue;
-            %o = (%o, %$q);
-        }
+    # a queue entry's times counts only with a status
+    if (my $q = $http->next_entry(times_only_with => 'status')) {
+        %o = (%o, %$q);
         delete $o{times};
     }
     for my $k (qw(first tps tokens comment-every retry-after)) {
         $o{$k} = 0 + ($o{$k} =~ /^\d+(?:\.\d+)?$/ ? $o{$k} : 0);
     }
     return \%o;
-}
-
-sub record {
-    my (%r) = @_;
-    my $rec = { id => ++$next_id, t_start => stamp(), tokens => 0,
-                outcome => 'pending', %r };
-    push @records, $rec;
-    shift @records while @records > $opt{'max-records'};
-    return $rec;
 }
 
 sub words_for {
@@ -213,28 +178,29 @@ sub prompt_tokens {
     return $n;
 }
 
-# the chunk of an SSE line, with HTTP chunked framing
-sub chunk {
-    my ($c, $data) = @_;
-    return unless length $data;
-    $c->write(sprintf("%x\r\n", length $data) . $data . "\r\n");
+# an SSE event as a piece of the chunked body
+sub sse { $http->chunk($_[0], 'data: ' . $json->encode($_[1]) . "\n\n") }
+
+sub models {
+    my ($c) = @_;
+    $http->respond_json($c, 200, { object => 'list', data => [
+        { id => 'openai/gpt-4o', object => 'model' },
+        { id => 'mock', object => 'model' } ] });
 }
 
-sub sse { chunk($_[0], 'data: ' . $json->encode($_[1]) . "\n\n") }
-
 sub chat {
-    my ($c, $h, $body, $path) = @_;
+    my ($c, $r) = @_;
+    my ($h, $body) = ($r->{headers}, $r->{body});
     my $req = eval { $json->decode($body) };
-    my $rec = record(conn => $c->id, method => 'POST', path => $path,
-                     headers => $h, body => $req,
-                     ref $req ? () : (raw => $body));
-    $served++;
+    my $rec = $http->record(conn => $c->id, method => 'POST',
+                            path => $r->{target}, headers => $h,
+                            body => $req, ref $req ? () : (raw => $body));
     if (length $opt{key}) {
         my ($key) = ($h->{authorization} // '') =~ /^Bearer\s+(\S+)$/;
         if (!defined $key || $key ne $opt{key}) {
             $rec->{status} = 401;
             $rec->{outcome} = 'done';
-            return respond_json($c, 401, error_body(
+            return $http->respond_json($c, 401, openai_error(
                 'Incorrect API key provided: ' . ($key // '')
                 . '. You can find your API key at '
                 . 'https://platform.openai.com/account/api-keys.',
@@ -246,7 +212,7 @@ sub chat {
     {
         $rec->{status} = 400;
         $rec->{outcome} = 'done';
-        return respond_json($c, 400, error_body(
+        return $http->respond_json($c, 400, openai_error(
             'We could not parse the JSON body of your request, or it has '
             . 'no model or messages.', 'invalid_request_error', undef));
     }
@@ -257,7 +223,7 @@ sub chat {
         $rec->{status} = $st;
         $rec->{outcome} = 'done';
         my $extra = $st == 429 ? "Retry-After: $o->{'retry-after'}\r\n" : '';
-        return respond_json($c, $st, error_body(
+        return $http->respond_json($c, $st, openai_error(
             $st == 429 ? 'Rate limit exceeded: free-models-per-min'
                        : "The server had an error ($st) while processing "
                          . 'your request.',
@@ -290,10 +256,10 @@ sub chat {
         $c->{state}{busy} = 1;
         $c->{state}{timer} = $srv->after($o->{first}, sub {
             $c->{state}{busy} = 0;
-            $rec->{t_first} = $rec->{t_end} = stamp();
+            $rec->{t_first} = $rec->{t_end} = $http->stamp;
             $rec->{tokens} = $n;
             $rec->{outcome} = 'done';
-            respond_json($c, 200, {
+            $http->respond_json($c, 200, {
                 id => $id, object => 'chat.completion', created => $created,
                 model => $model,
                 choices => [{ index => 0, finish_reason => $finish,
@@ -302,7 +268,7 @@ sub chat {
                                                map { $word->($_) }
                                                0 .. $n - 1) } }],
                 usage => $usage });
-            after_response($c);
+            $http->after_response($c);
         });
         return;
     }
@@ -325,15 +291,16 @@ sub chat {
             %enc = () if keys %enc > 10000;
             JSON::PP->new->utf8->allow_nonref->encode($w);
         };
-        chunk($c, 'data: {"choices":[{"delta":{"content":' . $e
-                  . '},"finish_reason":null,"index":0}]' . $tail . "\n\n");
+        $http->chunk($c, 'data: {"choices":[{"delta":{"content":' . $e
+                         . '},"finish_reason":null,"index":0}]' . $tail
+                         . "\n\n");
     };
     $c->write("HTTP/1.1 200 OK\r\n"
               . "Content-Type: " . ($o->{'sse-type'} // 'text/event-stream')
               . "\r\n"
               . "Cache-Control: no-cache\r\n"
               . "Transfer-Encoding: chunked\r\n\r\n");
-    chunk($c, ": OPENROUTER PROCESSING\n\n");
+    $http->chunk($c, ": OPENROUTER PROCESSING\n\n");
     $rec->{outcome} = 'streaming';
     $c->{state}{busy} = 1;
     $c->{state}{rec} = $rec;
@@ -347,7 +314,7 @@ sub chat {
     my $end = sub {
         my ($outcome) = @_;
         $rec->{outcome} = $outcome;
-        $rec->{t_end} = stamp();
+        $rec->{t_end} = $http->stamp;
         $srv->cancel($st->{comment});
         $st->{timer} = $st->{comment} = $st->{rec} = undef;
         $st->{busy} = 0;
@@ -355,7 +322,7 @@ sub chat {
         $step = $comment = undef;       # the closures refer to each other
     };
     $comment = sub {
-        chunk($c, ": OPENROUTER PROCESSING\n\n");
+        $http->chunk($c, ": OPENROUTER PROCESSING\n\n");
         $st->{comment} = $srv->after($o->{'comment-every'}, $comment)
             if $o->{'comment-every'} > 0;
     };
@@ -382,17 +349,17 @@ sub chat {
                           choices => [{ index => 0,
                                         delta => { content => '' },
                                         finish_reason => 'error' }] });
-                $c->write("0\r\n\r\n");
+                $http->chunk_end($c);
                 $end->('error-sent');
-                return after_response($c);
+                return $http->after_response($c);
             }
             if ($fail eq 'reset-after') {
                 $end->('reset');
                 return $c->reset;
             }
             if ($fail eq 'malformed-after') {
-                chunk($c, "data: {\"id\":\"$id\",\"choices\":[{\"delta\":"
-                          . "{\"content\": oops\n\n");
+                $http->chunk($c, "data: {\"id\":\"$id\",\"choices\":"
+                                 . "[{\"delta\":{\"content\": oops\n\n");
                 delete $o->{'malformed-after'};
                 last;
             }
@@ -401,7 +368,7 @@ sub chat {
             return;
         }
         if ($i < $n) {
-            $rec->{t_first} //= stamp();
+            $rec->{t_first} //= $http->stamp;
             $content->($word->($i));
             $rec->{tokens} = ++$i;
             $st->{timer} = $srv->after($gap, $step);
@@ -410,131 +377,13 @@ sub chat {
         sse($c, $delta->({}, $finish));
         sse($c, { %$base, choices => [], usage => $usage })
             if $usage_wanted && !$o->{'no-usage'};
-        chunk($c, "data: [DONE]\n\n") unless $o->{'no-done'};
-        $c->write("0\r\n\r\n");
+        $http->chunk($c, "data: [DONE]\n\n") unless $o->{'no-done'};
+        $http->chunk_end($c);
         $end->('done');
-        after_response($c);
+        $http->after_response($c);
     };
     $st->{timer} = $srv->after($o->{first}, $step);
     $st->{end} = $end;
 }
 
-# a response is complete: close if asked, else serve what is pipelined
-sub after_response {
-    my ($c) = @_;
-    if ($c->{state}{close}) {
-        $c->close_after;
-        return;
-    }
-    on_data($c) if length $c->{in};
-}
-
-sub control {
-    my ($c, $method, $path, $body) = @_;
-    if ($path eq '/_requests' && $method eq 'GET') {
-        return respond_json($c, 200, { requests => \@records });
-    }
-    if ($path eq '/_requests' && $method eq 'DELETE') {
-        @records = ();
-        return respond_json($c, 200, { cleared => JSON::PP::true });
-    }
-    if ($path eq '/_stats' && $method eq 'GET') {
-        return respond_json($c, 200, {
-            connections => $srv->connections - 1,   # not this one
-            streams => $streams, requests => $served });
-    }
-    if ($path eq '/_next' && $method eq 'POST') {
-        my $v = eval { $json->decode($body) };
-        my @e = ref $v eq 'ARRAY' ? @$v : ref $v eq 'HASH' ? ($v) : ();
-        return respond_json($c, 400, error_body('an object or an array',
-                                                'invalid_request_error'))
-            if !@e || grep { ref $_ ne 'HASH' } @e;
-        push @queue, @e;
-        return respond_json($c, 200, { queued => scalar @queue });
-    }
-    return respond_json($c, 404, error_body("Unknown request URL: $path",
-                                            'not_found', 'not_found'));
-}
-
-sub on_data {
-    my ($c) = @_;
-    while (!$c->{state}{busy} && $c->is_open && !$c->{closing}) {
-        my $end = index $c->{in}, "\r\n\r\n";
-        if ($end < 0) {
-            if (length $c->{in} > 65536) {
-                respond_json($c, 413, error_body('headers too large',
-                                                 'invalid_request_error'));
-                $c->close_after;
-            }
-            return;
-        }
-        my @lines = split /\r\n/, substr($c->{in}, 0, $end);
-        my ($method, $path) = (shift(@lines) // '') =~ /^(\S+) (\S+) HTTP/;
-        if (!defined $method) {
-            respond_json($c, 400, error_body('bad request line',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        my %h;
-        for (@lines) {
-            my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
-            $h{lc $k} = $v;
-        }
-        if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-            respond_json($c, 411, error_body('Content-Length required',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        my $len = $h{'content-length'} // 0;
-        if ($len !~ /^\d+$/ || $len > 16 * 1024 * 1024) {
-            respond_json($c, 413, error_body('body too large',
-                                             'invalid_request_error'));
-            $c->close_after;
-            return;
-        }
-        return if length($c->{in}) < $end + 4 + $len;
-        my $body = substr($c->{in}, $end + 4, $len);
-        substr($c->{in}, 0, $end + 4 + $len) = '';
-        $c->{state}{close} = ($h{connection} // '') =~ /close/i;
-        (my $p = $path) =~ s/\?.*//;
-        if ($p =~ m{^/_}) {
-            control($c, $method, $p, $body);
-        } elsif ($p =~ m{/chat/completions$}) {
-            if ($method ne 'POST') {
-                respond_json($c, 405, error_body("Method $method not allowed",
-                                                 'invalid_request_error'));
-            } else {
-                chat($c, \%h, $body, $path);
-            }
-        } elsif ($p =~ m{/models$} && $method eq 'GET') {
-            respond_json($c, 200, { object => 'list', data => [
-                { id => 'openai/gpt-4o', object => 'model' },
-                { id => 'mock', object => 'model' } ] });
-        } else {
-            respond_json($c, 404, error_body("Unknown request URL: $path",
-                                             'not_found', 'not_found'));
-        }
-        next if $c->{state}{busy};
-        if ($c->{state}{close}) {
-            $c->close_after;
-            return;
-        }
-    }
-}
-
-$srv->run(
-    on_data  => \&on_data,
-    on_close => sub {
-        my ($c, $why) = @_;
-        my $st = $c->{state};
-        $srv->cancel($st->{timer});
-        $srv->cancel($st->{comment});
-        if (my $rec = $st->{rec}) {
-            # the client went away mid-answer
-            $st->{end}->($why eq 'reset' ? 'reset' : 'client-closed');
-        }
-        %$st = ();
-    },
-);
+$http->run;
