@@ -48,6 +48,8 @@
 #       gone => sub { my ($c, $outcome) = @_; ... },
 #           # the connection closed while $c->{state}{rec} was set;
 #           # $outcome is "reset" or "client-closed"
+#       close_record => 1,          # before gone, that record's outcome
+#           # is set to $outcome and its t_end to the time
 #   );
 #   $req: {method, target (as sent), path, query (after "?", or undef),
 #          headers, body, captures (the path's groups)}
@@ -55,10 +57,13 @@
 #   $http->respond_json($c, $status, $value, $extra_headers);
 #   $http->chunk($c, $bytes);  $http->chunk_end($c);
 #   $http->after_response($c);  # an answer that was busy is complete
+#       # (nothing once the connection is closed)
 #   my $rec = $http->record(field => value...);  # counted in "requests"
 #   my $entry = $http->next_entry;   # a copy without "times", or undef
 #   $http->next_entry(times_only_with => 'status');   # "times" counts
 #       # only in an entry that has a status
+#   $http->next_entry(once => 1);    # "times" never counts: each entry
+#       # serves one request
 #   $http->stamp;  $http->json;  $http->srv;  EventHttp::query_fields($query);
 #   $http->run;
 #
@@ -107,6 +112,7 @@ sub new {
         stats           => $o{stats},
         forget_next     => $o{forget_next},
         gone            => $o{gone},
+        close_record    => $o{close_record},
     }, $class;
     $self->{srv} = EventServer->new(port => $o{port},
                                     watch_stdin => $o{watch_stdin},
@@ -187,11 +193,11 @@ sub record {
 
 # the next entry queued with POST /_next, as a copy without "times", or
 # undef: an entry with times=N serves N requests (with times_only_with =>
-# KEY, only when it has KEY too; else it serves one)
+# KEY, only when it has KEY too; with once, never; else it serves one)
 sub next_entry {
     my ($self, %o) = @_;
     my $q = $self->{queue}[0] or return undef;
-    my $stays = defined $q->{times}
+    my $stays = !$o{once} && defined $q->{times}
                 && (!defined $o{times_only_with}
                     || defined $q->{ $o{times_only_with} })
                 && --$q->{times} > 0;
@@ -221,6 +227,7 @@ sub query_fields {
 # a response is complete: close if asked, else serve what is pipelined
 sub after_response {
     my ($self, $c) = @_;
+    return unless $c->is_open;
     if ($c->{state}{close}) {
         $c->close_after;
         return;
@@ -345,8 +352,14 @@ sub run {
             my $st = $c->{state};
             $srv->cancel($st->{timer});
             # the client went away in the middle of an answer
-            $self->{gone}->($c, $why eq 'reset' ? 'reset' : 'client-closed')
-                if $st->{rec} && $self->{gone};
+            if (my $rec = $st->{rec}) {
+                my $outcome = $why eq 'reset' ? 'reset' : 'client-closed';
+                if ($self->{close_record}) {
+                    $rec->{outcome} = $outcome;
+                    $rec->{t_end} = $self->stamp;
+                }
+                $self->{gone}->($c, $outcome) if $self->{gone};
+            }
             %$st = ();
         },
     );

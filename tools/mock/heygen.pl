@@ -52,10 +52,9 @@ use strict;
 use warnings;
 use FindBin;
 use lib $FindBin::Bin;
-use EventServer;
+use EventHttp;
 use Getopt::Long;
 use JSON::PP;
-use Time::HiRes qw(time);
 
 my %opt = (port => 0, key => 'la-test-key', 'max-records' => 1000);
 GetOptions(\%opt, 'port=i', 'key=s', 'max-records=i', 'watch-stdin',
@@ -63,41 +62,38 @@ GetOptions(\%opt, 'port=i', 'key=s', 'max-records=i', 'watch-stdin',
     or die "usage: $0 [--port N] [--key KEY] [--max-records N] "
            . "[--watch-stdin] [--quiet]\n";
 
-my $json = JSON::PP->new->canonical->utf8;
-my $t0 = time;
-my (@records, @queue);
-my ($served, $next_id, $pending) = (0, 0, 0);
-my %reason = (200 => 'OK', 400 => 'Bad Request', 401 => 'Unauthorized',
-              403 => 'Forbidden', 404 => 'Not Found',
-              405 => 'Method Not Allowed', 411 => 'Length Required',
-              413 => 'Payload Too Large', 422 => 'Unprocessable Entity',
-              429 => 'Too Many Requests', 500 => 'Internal Server Error',
-              502 => 'Bad Gateway', 503 => 'Service Unavailable');
-
-my $srv = EventServer->new(port => $opt{port},
-                           watch_stdin => $opt{'watch-stdin'},
-                           quiet => $opt{quiet});
-
-sub respond {
-    my ($c, $status, $ctype, $body) = @_;
-    my $r = $reason{$status} // 'Status';
-    $c->write("HTTP/1.1 $status $r\r\n"
-              . "Content-Type: $ctype\r\n"
-              . "Content-Length: " . length($body) . "\r\n"
-              . "\r\n$body");
-}
-
-sub respond_json {
-    my ($c, $status, $v) = @_;
-    respond($c, $status, 'application/json', $json->encode($v));
-}
-
-sub stamp { 0 + sprintf('%.3f', time - $t0) }
+my $pending = 0;
 
 sub envelope {
     my ($code, $msg) = @_;
     return { code => $code, data => undef, message => $msg };
 }
+
+my $http = EventHttp->new(
+    port => $opt{port}, watch_stdin => $opt{'watch-stdin'},
+    quiet => $opt{quiet}, max_records => $opt{'max-records'},
+    body_max => 1024 * 1024,
+    reasons => { 403 => 'Forbidden', 422 => 'Unprocessable Entity' },
+    # FastAPI's fixed bodies for a path or a method it does not serve,
+    # the envelope for the rest
+    error => sub {
+        my ($kind, $message, $status) = @_;
+        return { detail => 'Not Found' } if $kind eq 'not_found';
+        return { detail => 'Method Not Allowed' }
+            if $kind eq 'method_not_allowed';
+        return envelope($status, $message);
+    },
+    routes => [
+        { path => qr{^/v1/sessions/token$}, method => 'POST', others => 405,
+          run => \&token },
+    ],
+    stats => sub { return (pending => $pending) },
+    forget_next => 1,
+    close_record => 1,
+    gone => sub { $pending-- },     # a slow answer's client went away
+);
+my $srv = $http->srv;
+my $json = $http->json;
 
 sub hex_id {
     my ($n) = @_;
@@ -136,56 +132,55 @@ sub problems {
 }
 
 sub token {
-    my ($c, $h, $body, $path) = @_;
+    my ($c, $r) = @_;
+    my ($h, $body) = ($r->{headers}, $r->{body});
     my $req = eval { $json->decode($body) };
-    my $rec = { id => ++$next_id, method => 'POST', path => $path,
-                headers => $h, body => $req, outcome => 'pending',
-                t_start => stamp(), ref $req ? () : (raw => $body) };
-    push @records, $rec;
-    shift @records while @records > $opt{'max-records'};
-    $served++;
-    my $o = shift(@queue) // {};
+    my $rec = $http->record(method => 'POST', path => $r->{target},
+                            headers => $h, body => $req,
+                            ref $req ? () : (raw => $body));
+    my $o = $http->next_entry(once => 1) // {};
 
     my $answer = sub {
         $rec->{outcome} = 'done';
-        $rec->{t_end} = stamp();
+        $rec->{t_end} = $http->stamp;
         my $key = $h->{'x-api-key'};
         if (!defined $key || $key ne $opt{key}) {
             $rec->{status} = 401;
-            return respond_json($c, 401, envelope(401, 'Invalid API key: '
-                                                  . ($key // '')));
+            return $http->respond_json($c, 401, envelope(401,
+                'Invalid API key: ' . ($key // '')));
         }
         if (my @p = problems($req)) {
             $rec->{status} = 422;
-            return respond_json($c, 422, { detail => \@p });
+            return $http->respond_json($c, 422, { detail => \@p });
         }
         if ($o->{status}) {
             my $st = 0 + $o->{status};
             $rec->{status} = $st;
-            return respond_json($c, $st, envelope($st,
+            return $http->respond_json($c, $st, envelope($st,
                 "Upstream failure ($st) for key $opt{key}"));
         }
         $rec->{status} = 200;
         if ($o->{malformed}) {
-            return respond($c, 200, 'application/json',
-                           '{"code":100,"data":{"session_id":');
+            return $http->respond($c, 200, 'application/json',
+                                  '{"code":100,"data":{"session_id":');
         }
         if ($o->{'no-data'}) {
-            return respond_json($c, 200, { code => 100, data => undef,
-                                           message => 'ok' });
+            return $http->respond_json($c, 200, { code => 100,
+                                                  data => undef,
+                                                  message => 'ok' });
         }
         my %data = (session_id => join('-', hex_id(8), hex_id(4), hex_id(4),
                                        hex_id(4), hex_id(12)),
                     session_token => 'eyJ' . hex_id(40) . '.' . hex_id(60));
         delete $data{$o->{missing}} if defined $o->{missing};
         $rec->{data} = \%data;
-        respond_json($c, 200, { code => 100, data => \%data,
-                                message => 'Session token created' });
+        $http->respond_json($c, 200, { code => 100, data => \%data,
+                                       message => 'Session token created' });
     };
 
     if ($o->{reset}) {
         $rec->{outcome} = 'reset';
-        $rec->{t_end} = stamp();
+        $rec->{t_end} = $http->stamp;
         return $c->reset;
     }
     my $slow = $o->{slow} && $o->{slow} =~ /^\d+$/ ? $o->{slow} : 0;
@@ -198,121 +193,8 @@ sub token {
         $c->{state}{busy} = 0;
         $c->{state}{rec} = undef;
         $answer->();
-        after_response($c);
+        $http->after_response($c);
     });
 }
 
-# a response is complete: close if asked, else serve what is pipelined
-sub after_response {
-    my ($c) = @_;
-    return unless $c->is_open;
-    if ($c->{state}{close}) {
-        $c->close_after;
-        return;
-    }
-    on_data($c) if length $c->{in};
-}
-
-sub control {
-    my ($c, $method, $path, $body) = @_;
-    if ($path eq '/_requests' && $method eq 'GET') {
-        return respond_json($c, 200, { requests => \@records });
-    }
-    if ($path eq '/_requests' && $method eq 'DELETE') {
-        @records = ();
-        return respond_json($c, 200, { cleared => JSON::PP::true });
-    }
-    if ($path eq '/_stats' && $method eq 'GET') {
-        return respond_json($c, 200, {
-            connections => $srv->connections - 1,   # not this one
-            pending => $pending, requests => $served });
-    }
-    if ($path eq '/_next' && $method eq 'POST') {
-        my $v = eval { $json->decode($body) };
-        my @e = ref $v eq 'ARRAY' ? @$v : ref $v eq 'HASH' ? ($v) : ();
-        return respond_json($c, 400, envelope(400, 'an object or an array'))
-            if !@e || grep { ref $_ ne 'HASH' } @e;
-        push @queue, @e;
-        return respond_json($c, 200, { queued => scalar @queue });
-    }
-    if ($path eq '/_next' && $method eq 'DELETE') {
-        @queue = ();
-        return respond_json($c, 200, { queued => 0 });
-    }
-    return respond_json($c, 404, { detail => 'Not Found' });
-}
-
-sub on_data {
-    my ($c) = @_;
-    while (!$c->{state}{busy} && $c->is_open && !$c->{closing}) {
-        my $end = index $c->{in}, "\r\n\r\n";
-        if ($end < 0) {
-            if (length $c->{in} > 65536) {
-                respond_json($c, 413, envelope(413, 'headers too large'));
-                $c->close_after;
-            }
-            return;
-        }
-        my @lines = split /\r\n/, substr($c->{in}, 0, $end);
-        my ($method, $path) = (shift(@lines) // '') =~ /^(\S+) (\S+) HTTP/;
-        if (!defined $method) {
-            respond_json($c, 400, envelope(400, 'bad request line'));
-            $c->close_after;
-            return;
-        }
-        my %h;
-        for (@lines) {
-            my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
-            $h{lc $k} = $v;
-        }
-        if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-            respond_json($c, 411, envelope(411, 'Content-Length required'));
-            $c->close_after;
-            return;
-        }
-        my $len = $h{'content-length'} // 0;
-        if ($len !~ /^\d+$/ || $len > 1024 * 1024) {
-            respond_json($c, 413, envelope(413, 'body too large'));
-            $c->close_after;
-            return;
-        }
-        return if length($c->{in}) < $end + 4 + $len;
-        my $body = substr($c->{in}, $end + 4, $len);
-        substr($c->{in}, 0, $end + 4 + $len) = '';
-        $c->{state}{close} = ($h{connection} // '') =~ /close/i;
-        (my $p = $path) =~ s/\?.*//;
-        if ($p =~ m{^/_}) {
-            control($c, $method, $p, $body);
-        } elsif ($p eq '/v1/sessions/token') {
-            if ($method ne 'POST') {
-                respond_json($c, 405, { detail => 'Method Not Allowed' });
-            } else {
-                token($c, \%h, $body, $path);
-            }
-        } else {
-            respond_json($c, 404, { detail => 'Not Found' });
-        }
-        return unless $c->is_open;
-        next if $c->{state}{busy};
-        if ($c->{state}{close}) {
-            $c->close_after;
-            return;
-        }
-    }
-}
-
-$srv->run(
-    on_data  => \&on_data,
-    on_close => sub {
-        my ($c, $why) = @_;
-        my $st = $c->{state};
-        $srv->cancel($st->{timer});
-        if (my $rec = $st->{rec}) {
-            # the client went away before the answer
-            $rec->{outcome} = $why eq 'reset' ? 'reset' : 'client-closed';
-            $rec->{t_end} = stamp();
-            $pending--;
-        }
-        %$st = ();
-    },
-);
+$http->run;
