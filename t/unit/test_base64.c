@@ -1,6 +1,7 @@
 /*
  * Base64 (util/base64.c): both alphabets, every length, with and without
- * padding, line breaks, and what the decoder must refuse.
+ * padding, line breaks, and what the decoder must refuse; and the
+ * providers' URL and bearer helpers of util/buf.c.
  */
 #include "tap.h"
 
@@ -123,10 +124,33 @@ test_refused(void)
                     " and impossible lengths are refused (AVC_EPARSE)");
 }
 
+/* the other small string helpers of util/buf.c the providers share */
+static void
+test_endpoints(void)
+{
+    char *s;
+
+    s = avc__url_join("https://api.example.com/v1///", "/chat/completions");
+    TAP_STR(s, "https://api.example.com/v1/chat/completions",
+            "url_join drops the base's trailing slashes");
+    free(s);
+    s = avc__url_join("http://127.0.0.1:8080/", "");
+    TAP_STR(s, "http://127.0.0.1:8080", "... with an empty path: the base");
+    free(s);
+    s = avc__url_join("", "/x");
+    TAP_STR(s, "/x", "... an empty base");
+    free(s);
+    s = avc__auth_bearer("sk-123");
+    TAP_STR(s, "Bearer sk-123", "auth_bearer");
+    avc__free_secret(s);
+    avc__free_secret(NULL);     /* a no-op: a crash fails the run */
+}
+
 int
 main(void)
 {
     test_roundtrip();
     test_refused();
+    test_endpoints();
     return tap_done();
 }

@@ -317,8 +317,7 @@ avc_avatar_request(avc_call_t *call, const avc_avatar_conf_t *c,
     avc_avatar_op_t *op;
     avc_http_req_t *req;
     json_t *persona, *body;
-    avc__buf_t url;
-    size_t bl, blen;
+    size_t blen;
     char *json, *u;
     int rc;
 
@@ -333,15 +332,7 @@ avc_avatar_request(avc_call_t *call, const avc_avatar_conf_t *c,
     json = avc__json_dump(body, &blen);
     json_decref(body);
 
-    bl = strlen(c->base);
-    while (bl > 0 && c->base[bl - 1] == '/') {
-        bl--;
-    }
-    avc__buf_init(&url);
-    rc = avc__buf_append(&url, c->base, bl);
-    rc |= avc__buf_appends(&url, AVC_AVATAR_PATH);
-    u = rc == AVC_OK ? avc__buf_steal(&url, NULL) : NULL;
-    avc__buf_free(&url);
+    u = avc__url_join(c->base, AVC_AVATAR_PATH);
 
     op = calloc(1, sizeof(*op));
     req = json && u && op ? avc_http_req_new(call->app->http, "POST", u)

@@ -30,18 +30,6 @@
 /* words in one piece of the offline answer */
 #define AVC_LLM_OFFLINE_WORDS    3
 
-static char *
-avc_llm_strdup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 static int
 avc_llm_bad(const char *key, const char *value, const char *why)
 {
@@ -97,7 +85,7 @@ avc_llm_fallbacks(avc_llm_t *llm, const char *list)
             return avc_llm_bad("llm.fallback_models", list,
                                "a model name is too long");
         }
-        llm->models[llm->n_models] = avc_llm_strdup(s, (size_t) (e - s));
+        llm->models[llm->n_models] = strndup(s, (size_t) (e - s));
         if (llm->models[llm->n_models] == NULL) {
             return AVC_ENOMEM;
         }
@@ -111,8 +99,6 @@ avc_llm_configure(avc_llm_t *llm, const avc_config_t *cfg)
 {
     const char *prov, *base, *model, *key, *fb, *temp;
     const char *dbase, *dmodel;
-    avc__buf_t b;
-    size_t bl;
     char *end;
     int rc = AVC_OK;
 
@@ -174,7 +160,7 @@ avc_llm_configure(avc_llm_t *llm, const avc_config_t *cfg)
     if (*model == '\0' || strlen(model) > AVC__LLM_MODEL_LEN) {
         return avc_llm_bad("llm.model", model, "empty or too long");
     }
-    llm->models[0] = avc_llm_strdup(model, strlen(model));
+    llm->models[0] = strdup(model);
     if (llm->models[0] == NULL) {
         return AVC_ENOMEM;
     }
@@ -210,37 +196,15 @@ avc_llm_configure(avc_llm_t *llm, const avc_config_t *cfg)
         return AVC_EINVAL;
     }
 
-    bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') {
-        bl--;
-    }
-    avc__buf_init(&b);
-    rc |= avc__buf_append(&b, base, bl);
-    rc |= avc__buf_appends(&b, "/chat/completions");
-    llm->url = avc__buf_steal(&b, NULL);
+    llm->url = avc__url_join(base, "/chat/completions");
     if (*key) {
-        rc |= avc__buf_appends(&b, "Bearer ");
-        rc |= avc__buf_appends(&b, key);
-        llm->auth = avc__buf_steal(&b, NULL);
-        llm->key = avc_llm_strdup(key, strlen(key));
+        llm->auth = avc__auth_bearer(key);
+        llm->key = strdup(key);
         if (llm->auth == NULL || llm->key == NULL) {
-            rc = AVC_ENOMEM;
+            return AVC_ENOMEM;
         }
     }
-    avc__buf_free(&b);
-    if (rc != AVC_OK || llm->url == NULL) {
-        return AVC_ENOMEM;
-    }
-    return AVC_OK;
-}
-
-static void
-avc_llm_scrub_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
+    return llm->url ? AVC_OK : AVC_ENOMEM;
 }
 
 static void
@@ -252,8 +216,8 @@ avc_llm_destroy(avc_llm_t *llm)
         free(llm->models[i]);
     }
     free(llm->url);
-    avc_llm_scrub_free(llm->auth);
-    avc_llm_scrub_free(llm->key);
+    avc__free_secret(llm->auth);
+    avc__free_secret(llm->key);
     free(llm);
 }
 

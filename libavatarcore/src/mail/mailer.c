@@ -90,16 +90,6 @@ struct avc__mail_op_s {
     int sys_errno;
 };
 
-/* secrets are wiped before their memory is returned */
-static void
-avc_mail_free_secret(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static char *
 avc_mail_strdup(const char *s, int *rc)
 {
@@ -458,11 +448,11 @@ avc_mailer_free(avc_mailer_t *m)
     free(m->recipients);
     free(m->dir);
     free(m->mailgun_url);
-    avc_mail_free_secret(m->auth);
+    avc__free_secret(m->auth);
     free((char *) m->smtp.url);
     free((char *) m->smtp.origin);
     free((char *) m->smtp.user);
-    avc_mail_free_secret((char *) m->smtp.password);
+    avc__free_secret((char *) m->smtp.password);
     free(m);
 }
 

@@ -70,18 +70,6 @@ struct avc__oai_op_s {
     void *data;
 };
 
-static char *
-avc_oai_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p) {
-        memcpy(p, s, n);
-    }
-    return p;
-}
-
 static int
 avc_oai_bad(const char *key, const char *why)
 {
@@ -95,9 +83,7 @@ avc__oai_new(avc_loop_t *loop, avc_http_t *http, const avc_config_t *cfg,
 {
     const char *base, *model, *key;
     long long dim = 0, v;
-    avc__buf_t b;
     avc__oai_t *o;
-    size_t bl;
     int rc = AVC_OK;
 
     *err = AVC_OK;
@@ -166,20 +152,11 @@ avc__oai_new(avc_loop_t *loop, avc_http_t *http, const avc_config_t *cfg,
         return NULL;
     }
 
-    bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') {
-        bl--;
-    }
-    avc__buf_init(&b);
-    rc |= avc__buf_append(&b, base, bl);
-    rc |= avc__buf_appends(&b, "/embeddings");
-    o->url = avc__buf_steal(&b, NULL);
-    rc |= avc__buf_appends(&b, "Bearer ");
-    rc |= avc__buf_appends(&b, key);
-    o->auth = avc__buf_steal(&b, NULL);
-    o->key = avc_oai_strdup(key);
-    o->model = avc_oai_strdup(model);
-    if (rc != AVC_OK || o->url == NULL || o->auth == NULL || o->key == NULL
+    o->url = avc__url_join(base, "/embeddings");
+    o->auth = avc__auth_bearer(key);
+    o->key = strdup(key);
+    o->model = strdup(model);
+    if (o->url == NULL || o->auth == NULL || o->key == NULL
         || o->model == NULL)
     {
         avc__oai_free(o);
@@ -247,14 +224,8 @@ avc__oai_free(avc__oai_t *o)
         avc__oai_cancel(o->ops);
     }
     free(o->url);
-    if (o->auth) {
-        explicit_bzero(o->auth, strlen(o->auth));
-        free(o->auth);
-    }
-    if (o->key) {
-        explicit_bzero(o->key, strlen(o->key));
-        free(o->key);
-    }
+    avc__free_secret(o->auth);
+    avc__free_secret(o->key);
     free(o->model);
     free(o);
 }

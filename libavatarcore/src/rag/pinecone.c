@@ -132,15 +132,6 @@ static int avc_pc_next_batch(avc_pc_op_t *op);
 
 /* helpers */
 
-static void
-avc_pc_free_secret(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static char *
 avc_pc_concat(const char *a, const char *b)
 {
@@ -583,7 +574,7 @@ avc_pinecone_free(avc_pinecone_t *pc)
     free(pc->delete_url);
     free(pc->index);
     free(pc->api_version);
-    avc_pc_free_secret(pc->key);
+    avc__free_secret(pc->key);
     explicit_bzero(pc->errmsg, sizeof(pc->errmsg));
     free(pc);
 }

@@ -19,27 +19,6 @@
 #define AVC_STT_OPENAI_MODEL "whisper-1"
 #define AVC_STT_MODEL_LEN    200
 
-static char *
-avc_stt_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p) {
-        memcpy(p, s, n);
-    }
-    return p;
-}
-
-static void
-avc_stt_scrub_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static int
 avc_stt_bad(const char *key, const char *value, const char *why)
 {
@@ -94,8 +73,6 @@ avc_stt_configure(avc_stt_t *stt, const avc_config_t *cfg)
 {
     const char *key, *prov, *base, *model, *lang;
     unsigned retries;
-    avc__buf_t b;
-    size_t bl;
     int rc = AVC_OK, err;
 
     key = avc_config_get(cfg, "stt.key", "");
@@ -150,29 +127,16 @@ avc_stt_configure(avc_stt_t *stt, const avc_config_t *cfg)
     {
         return avc_stt_bad("stt.model", model, "empty or too long");
     }
-
-    bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') {
-        bl--;
-    }
-    avc__buf_init(&b);
-    rc |= avc__buf_append(&b, base, bl);
-    rc |= avc__buf_appends(&b, "/audio/transcriptions");
-    stt->url = avc__buf_steal(&b, NULL);
+    stt->url = avc__url_join(base, "/audio/transcriptions");
     if (*key) {
-        rc |= avc__buf_appends(&b, "Bearer ");
-        rc |= avc__buf_appends(&b, key);
-        stt->auth = avc__buf_steal(&b, NULL);
-        stt->key = avc_stt_strdup(key);
+        stt->auth = avc__auth_bearer(key);
+        stt->key = strdup(key);
         if (stt->auth == NULL || stt->key == NULL) {
-            rc = AVC_ENOMEM;
+            return AVC_ENOMEM;
         }
     }
-    stt->model = avc_stt_strdup(model);
-    if (rc != AVC_OK || stt->url == NULL || stt->model == NULL) {
-        return AVC_ENOMEM;
-    }
-    return AVC_OK;
+    stt->model = strdup(model);
+    return stt->url && stt->model ? AVC_OK : AVC_ENOMEM;
 }
 
 static void
@@ -180,8 +144,8 @@ avc_stt_destroy(avc_stt_t *stt)
 {
     avc__sphinx_release(stt->sphinx);
     free(stt->url);
-    avc_stt_scrub_free(stt->auth);
-    avc_stt_scrub_free(stt->key);
+    avc__free_secret(stt->auth);
+    avc__free_secret(stt->key);
     free(stt->model);
     free(stt);
 }

@@ -74,24 +74,11 @@ avc_tts_voice_ok(const char *v, avc__tts_kind_t kind)
     return 1;
 }
 
-static char *
-avc_tts_strdup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 static int
 avc_tts_configure(avc_tts_t *tts, const avc_config_t *cfg)
 {
     const char *prov, *key, *base, *voice, *model, *rate;
     double r;
-    size_t bl;
     char *end;
     int rc = AVC_OK;
 
@@ -136,7 +123,7 @@ avc_tts_configure(avc_tts_t *tts, const avc_config_t *cfg)
         return avc_tts_bad("tts.voice", voice, "not a voice name (letters, "
                            "digits, '-', '_', at most 64)");
     }
-    tts->voice = avc_tts_strdup(voice, strlen(voice));
+    tts->voice = strdup(voice);
     if (tts->voice == NULL) {
         return AVC_ENOMEM;
     }
@@ -167,13 +154,9 @@ avc_tts_configure(avc_tts_t *tts, const avc_config_t *cfg)
     {
         return avc_tts_bad("tts.base_url", base, "not an http(s) URL");
     }
-    bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') {
-        bl--;
-    }
-    tts->base = avc_tts_strdup(base, bl);
-    tts->key = avc_tts_strdup(key, strlen(key));
-    tts->model = avc_tts_strdup(model, strlen(model));
+    tts->base = avc__url_join(base, "");
+    tts->key = strdup(key);
+    tts->model = strdup(model);
     if (tts->base == NULL || tts->key == NULL || tts->model == NULL) {
         return AVC_ENOMEM;
     }
@@ -184,10 +167,7 @@ static void
 avc_tts_destroy(avc_tts_t *tts)
 {
     free(tts->base);
-    if (tts->key) {
-        explicit_bzero(tts->key, strlen(tts->key));
-        free(tts->key);
-    }
+    avc__free_secret(tts->key);
     free(tts->voice);
     free(tts->model);
     free(tts);

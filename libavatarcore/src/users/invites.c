@@ -142,8 +142,7 @@ avc_invite_stored(avc_call_t *call, int err, avc_db_res_t *res)
     vars[10] = NULL;
     rc = avc__mail_enqueue(call, "invite", in->email, vars,
                            avc_invite_mail_queued);
-    explicit_bzero(link, strlen(link));
-    free(link);
+    avc__free_secret(link);
     if (rc != AVC_OK) {
         avc__rollback(call);
         avc__call_error(call, 500, "Internal server error");

@@ -206,3 +206,44 @@ avc__buf_html(avc__buf_t *b, const char *s, size_t n)
     }
     return avc__buf_append(b, run, (size_t) (end - run));
 }
+
+/* provider endpoints and their secrets */
+
+static char *
+avc_concat(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    char *p = malloc(alen + blen + 1);
+
+    if (p) {
+        memcpy(p, a, alen);
+        memcpy(p + alen, b, blen + 1);
+    }
+    return p;
+}
+
+char *
+avc__url_join(const char *base, const char *path)
+{
+    size_t bl = strlen(base);
+
+    while (bl > 0 && base[bl - 1] == '/') {
+        bl--;
+    }
+    return avc_concat(base, bl, path);
+}
+
+char *
+avc__auth_bearer(const char *key)
+{
+    return avc_concat("Bearer ", 7, key);
+}
+
+void
+avc__free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}

@@ -86,6 +86,16 @@ int avc__buf_base64(avc__buf_t *b, const void *p, size_t n, int url);
 unsigned char *avc__base64_decode(const char *s, size_t n, size_t *out,
                                   int *err);
 
+/*
+ * A provider's endpoint: base without its trailing slashes, then path
+ * (may be ""); and the "Bearer <key>" value of an Authorization header.
+ * Both malloc'd, NULL when out of memory.
+ */
+char *avc__url_join(const char *base, const char *path);
+char *avc__auth_bearer(const char *key);
+/* A secret's memory wiped, then freed; NULL is a no-op. */
+void avc__free_secret(char *s);
+
 /* Is [p, p+n) valid UTF-8 (no overlongs, no surrogates)? */
 int avc__utf8_valid(const char *p, size_t n);
 /* The byte length of the first max characters of valid UTF-8 text s. */
