@@ -337,7 +337,7 @@ tpg_destroy(tpg_t *pg)
  * (build/t/test_x -> build/avatarctl).  Its output goes to log (or
  * nowhere).  0 on success.
  */
-static int
+static __attribute__((unused)) int
 tpg_migrate(const char *conninfo, const char *top, const char *log)
 {
     char ctl[PATH_MAX], exe[PATH_MAX], sqldir[PATH_MAX + 8];

@@ -34,30 +34,12 @@ int avc__audio_resample(const int16_t *in, size_t n, unsigned in_rate,
 #define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 #define SPEECH "The extended warranty covers the engine and the transmission"
 
-static char **sections;
-static int nsections;
 static char dir[] = "/tmp/avc-test-audio-XXXXXX";
 
 /* the espeak-ng utterance: its file, bytes and length by sox */
 static unsigned char *speech_wav;
 static size_t speech_len;
 static double speech_sec;
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static char *
 path(const char *name)
@@ -1358,8 +1340,7 @@ main(int argc, char **argv)
 {
     size_t i;
 
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
     if (getenv("AVC_TEST_LOG") != NULL) {
         avc_log_set(log_diag, NULL, AVC_LOG_DEBUG);
     }
@@ -1384,46 +1365,46 @@ main(int argc, char **argv)
         return tap_done();
     }
 
-    if (section("detect")) {
+    if (tap_section("detect")) {
         test_detect();
     }
-    if (section("wav")) {
+    if (tap_section("wav")) {
         test_wav();
     }
-    if (section("resample")) {
+    if (tap_section("resample")) {
         test_resample();
         test_resample_s16();
     }
-    if (section("hostile")) {
+    if (tap_section("hostile")) {
         test_hostile();
     }
-    if (section("writer")) {
+    if (tap_section("writer")) {
         test_writer();
     }
-    if (section("pcm")) {
+    if (tap_section("pcm")) {
         test_pcm();
     }
-    if (section("containers") || section("broken") || section("limits")
-        || section("threads") || section("fuzz"))
+    if (tap_section("containers") || tap_section("broken") || tap_section("limits")
+        || tap_section("threads") || tap_section("fuzz"))
     {
         make_containers();
     }
-    if (section("containers")) {
+    if (tap_section("containers")) {
         test_containers();
     }
-    if (section("broken")) {
+    if (tap_section("broken")) {
         test_broken();
     }
-    if (section("limits")) {
+    if (tap_section("limits")) {
         test_limits();
     }
-    if (section("random")) {
+    if (tap_section("random")) {
         test_random();
     }
-    if (section("threads")) {
+    if (tap_section("threads")) {
         test_threads();
     }
-    if (section("fuzz")) {
+    if (tap_section("fuzz")) {
         test_fuzz();
     }
 

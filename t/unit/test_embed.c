@@ -31,24 +31,6 @@
 #include <sys/wait.h>
 
 static const char *top = ".";
-static char **sections;
-static int nsections;
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static double
 dot(const float *a, const float *b, size_t n)
@@ -747,22 +729,21 @@ main(int argc, char **argv)
     if (getenv("AVC_TOP")) {
         top = getenv("AVC_TOP");
     }
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
     signal(SIGPIPE, SIG_IGN);
-    if (section("lexer")) {
+    if (tap_section("lexer")) {
         test_lexer();
     }
-    if (section("local")) {
+    if (tap_section("local")) {
         test_local();
     }
-    if (section("cache")) {
+    if (tap_section("cache")) {
         test_cache();
     }
-    if (section("async")) {
+    if (tap_section("async")) {
         test_async_local();
     }
-    if (section("openai")) {
+    if (tap_section("openai")) {
         test_openai();
     }
     return tap_done();

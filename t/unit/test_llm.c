@@ -37,29 +37,11 @@
 #define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *top = ".";
-static char **sections;
-static int nsections;
 
 static avc_loop_t *loop;
 static avc_http_t *http;
 static mock_t mk;
 static char base[128];
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static uint64_t
 now_ms(void)
@@ -978,8 +960,7 @@ main(int argc, char **argv)
     if (getenv("AVC_TOP")) {
         top = getenv("AVC_TOP");
     }
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     avc_log_set(log_cb, NULL, AVC_LOG_DEBUG);
 
@@ -989,17 +970,17 @@ main(int argc, char **argv)
         TAP_OK(0, "loop and HTTP client");
         return tap_done();
     }
-    if (section("config")) {
+    if (tap_section("config")) {
         test_config();
     }
-    if (section("count")) {
+    if (tap_section("count")) {
         test_count();
     }
-    if (section("offline")) {
+    if (tap_section("offline")) {
         test_offline();
     }
-    if (section("stream") || section("errors") || section("retry")
-        || section("cancel") || section("many"))
+    if (tap_section("stream") || tap_section("errors") || tap_section("retry")
+        || tap_section("cancel") || tap_section("many"))
     {
         if (mock_start_script(&mk, top, "openai-chat.pl", args) != 0) {
             TAP_OK(0, "the mock started");
@@ -1008,19 +989,19 @@ main(int argc, char **argv)
             return tap_done();
         }
         snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1/", mk.port);
-        if (section("stream")) {
+        if (tap_section("stream")) {
             test_stream();
         }
-        if (section("errors")) {
+        if (tap_section("errors")) {
             test_errors();
         }
-        if (section("retry")) {
+        if (tap_section("retry")) {
             test_retry();
         }
-        if (section("cancel")) {
+        if (tap_section("cancel")) {
             test_cancel();
         }
-        if (section("many")) {
+        if (tap_section("many")) {
             test_many();
         }
         /* the pool's idle connections close with the client */

@@ -40,30 +40,12 @@
 #define DICT "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
 
 static const char *top = ".";
-static char **sections;
-static int nsections;
 
 static avc_loop_t *loop;
 static avc_http_t *http;
 static mock_t mk;
 static char base[128];
 static char tmpdir[256];
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static uint64_t
 now_ms(void)
@@ -1597,8 +1579,7 @@ main(int argc, char **argv)
     if (getenv("AVC_TOP")) {
         top = getenv("AVC_TOP");
     }
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     avc_log_set(log_cb, NULL, AVC_LOG_DEBUG);
     t = getenv("TMPDIR");
@@ -1615,31 +1596,31 @@ main(int argc, char **argv)
         TAP_OK(0, "loop and HTTP client");
         return tap_done();
     }
-    if (section("config")) {
+    if (tap_section("config")) {
         test_config();
     }
-    if (section("lm")) {
+    if (tap_section("lm")) {
         test_lm();
     }
-    if (section("openai") || section("errors") || section("cancel")) {
+    if (tap_section("openai") || tap_section("errors") || tap_section("cancel")) {
         if (mock_start_script(&mk, top, "openai-audio.pl", args) != 0) {
             TAP_OK(0, "the mock started");
         } else {
             snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1/",
                      mk.port);
-            if (section("openai")) {
+            if (tap_section("openai")) {
                 test_openai();
             }
-            if (section("errors")) {
+            if (tap_section("errors")) {
                 test_errors();
             }
-            if (section("cancel")) {
+            if (tap_section("cancel")) {
                 test_cancel();
             }
             mock_stop(&mk);
         }
     }
-    if (section("offline")) {
+    if (tap_section("offline")) {
         test_offline();
     }
     avc_http_free(http);

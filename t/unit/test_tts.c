@@ -37,8 +37,6 @@
 #define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *top = ".";
-static char **sections;
-static int nsections;
 
 static avc_loop_t *loop;
 static avc_http_t *http;
@@ -49,22 +47,6 @@ static size_t mp3_tag;          /* bytes of the ID3v2 tag in front */
 static size_t mp3_frames_bytes; /* bytes of the frames after it */
 static unsigned mp3_ms;         /* their duration */
 static size_t junk_frames_bytes;
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static uint64_t
 now_ms(void)
@@ -1493,8 +1475,7 @@ main(int argc, char **argv)
     if (getenv("AVC_TOP")) {
         top = getenv("AVC_TOP");
     }
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     avc_log_set(log_cb, NULL, AVC_LOG_DEBUG);
 
@@ -1504,14 +1485,14 @@ main(int argc, char **argv)
         TAP_OK(0, "loop and HTTP client");
         return tap_done();
     }
-    if (section("config")) {
+    if (tap_section("config")) {
         test_config();
     }
-    if (section("visemes")) {
+    if (tap_section("visemes")) {
         test_visemes();
     }
-    if (section("eleven") || section("errors") || section("retry")
-        || section("timeout") || section("cancel"))
+    if (tap_section("eleven") || tap_section("errors") || tap_section("retry")
+        || tap_section("timeout") || tap_section("cancel"))
     {
         if (write_mp3() != 0
             || mock_start_script(&mk, top, "elevenlabs.pl", args) != 0
@@ -1522,19 +1503,19 @@ main(int argc, char **argv)
             snprintf(base, sizeof(base), "http://127.0.0.1:%d/", mk.port);
             snprintf(base_junk, sizeof(base_junk), "http://127.0.0.1:%d",
                      mkj.port);
-            if (section("eleven")) {
+            if (tap_section("eleven")) {
                 test_eleven();
             }
-            if (section("errors")) {
+            if (tap_section("errors")) {
                 test_errors();
             }
-            if (section("retry")) {
+            if (tap_section("retry")) {
                 test_retry();
             }
-            if (section("timeout")) {
+            if (tap_section("timeout")) {
                 test_timeout();
             }
-            if (section("cancel")) {
+            if (tap_section("cancel")) {
                 test_cancel();
             }
         }
@@ -1543,10 +1524,10 @@ main(int argc, char **argv)
         unlink(mp3_path);
         unlink(junk_path);
     }
-    if (section("espeak")) {
+    if (tap_section("espeak")) {
         test_espeak();
     }
-    if (section("many")) {
+    if (tap_section("many")) {
         test_many();
     }
     avc_http_free(http);

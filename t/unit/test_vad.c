@@ -28,25 +28,7 @@
 /* how far a segment edge may be from the truth, ms */
 #define TOL_MS 60
 
-static char **sections;
-static int nsections;
 static char dir[] = "/tmp/avc-test-vad-XXXXXX";
-
-static int
-section(const char *name)
-{
-    int i;
-
-    if (nsections == 0) {
-        return 1;
-    }
-    for (i = 0; i < nsections; i++) {
-        if (strcmp(sections[i], name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static char *
 path(const char *name)
@@ -705,8 +687,7 @@ main(int argc, char **argv)
     size_t i, k;
     int ok;
 
-    sections = argv + 1;
-    nsections = argc - 1;
+    tap_select(argc, argv);
 
     if (mkdtemp(dir) == NULL) {
         printf("Bail out! mkdtemp\n");
@@ -738,34 +719,34 @@ main(int argc, char **argv)
         }
     }
 
-    if (section("args")) {
+    if (tap_section("args")) {
         test_args();
     }
-    if (section("segments")) {
+    if (tap_section("segments")) {
         test_segments();
     }
-    if (section("rates")) {
+    if (tap_section("rates")) {
         test_rates();
     }
-    if (section("end")) {
+    if (tap_section("end")) {
         test_end();
     }
-    if (section("quiet")) {
+    if (tap_section("quiet")) {
         test_quiet();
     }
-    if (section("click")) {
+    if (tap_section("click")) {
         test_click();
     }
-    if (section("mixed")) {
+    if (tap_section("mixed")) {
         test_mixed();
     }
-    if (section("aggr")) {
+    if (tap_section("aggr")) {
         test_aggr();
     }
-    if (section("feed")) {
+    if (tap_section("feed")) {
         test_feed();
     }
-    if (section("reset")) {
+    if (tap_section("reset")) {
         test_reset();
     }
 
