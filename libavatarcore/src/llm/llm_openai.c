@@ -385,16 +385,6 @@ avc_llm_on_done(avc_http_req_t *req, int err, void *data)
     avc__llm_leave(op);
 }
 
-/* ms left before a deadline (0: none), at least 1 */
-static unsigned
-avc_llm_left(uint64_t deadline, uint64_t now)
-{
-    if (deadline == 0) {
-        return 0;
-    }
-    return deadline > now + 1 ? (unsigned) (deadline - now) : 1;
-}
-
 /* start one attempt at op->models[model_i] */
 static int
 avc_llm_attempt(avc_llm_op_t *op)
@@ -442,8 +432,8 @@ avc_llm_attempt(avc_llm_op_t *op)
     }
     now = avc_loop_now(llm->loop);
     avc_http_req_set_timeouts(req, llm->connect_ms,
-                              avc_llm_left(op->first_deadline, now),
-                              avc_llm_left(op->total_deadline, now));
+                              avc__ms_left(op->first_deadline, now),
+                              avc__ms_left(op->total_deadline, now));
     avc_http_req_set_retry(req, llm->retries, llm->backoff_ms);
     avc_http_req_set_callbacks(req, avc_llm_on_response, avc_llm_on_data,
                                avc_llm_on_done, op);

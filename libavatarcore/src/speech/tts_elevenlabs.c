@@ -423,16 +423,6 @@ avc_eleven_on_done(avc_http_req_t *req, int err, void *data)
     avc__tts_leave(op);
 }
 
-/* ms left before a deadline (0: none), at least 1 */
-static unsigned
-avc_eleven_left(uint64_t deadline, uint64_t now)
-{
-    if (deadline == 0) {
-        return 0;
-    }
-    return deadline > now + 1 ? (unsigned) (deadline - now) : 1;
-}
-
 static int
 avc_eleven_attempt(avc_tts_op_t *op)
 {
@@ -490,8 +480,8 @@ avc_eleven_attempt(avc_tts_op_t *op)
     avc_http_req_add_header(req, "xi-api-key", tts->key);
     now = avc_loop_now(tts->loop);
     avc_http_req_set_timeouts(req, tts->connect_ms,
-                              avc_eleven_left(op->first_deadline, now),
-                              avc_eleven_left(op->total_deadline, now));
+                              avc__ms_left(op->first_deadline, now),
+                              avc__ms_left(op->total_deadline, now));
     avc_http_req_set_retry(req, tts->retries, tts->backoff_ms);
     avc_http_req_set_callbacks(req, avc_eleven_on_response,
                                avc_eleven_on_data, avc_eleven_on_done, op);

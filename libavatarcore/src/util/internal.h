@@ -57,6 +57,16 @@ avc__list_del(avc__list_t *l, avc__link_t *e)
 }
 
 
+/* ms left before a deadline for a timeout: 0 (none) stays 0, else >= 1 */
+static inline unsigned
+avc__ms_left(uint64_t deadline, uint64_t now)
+{
+    if (deadline == 0) {
+        return 0;
+    }
+    return deadline > now + 1 ? (unsigned) (deadline - now) : 1;
+}
+
 /* Is a loop the built-in one (for tests and diagnostics)? */
 int avc__loop_is_builtin(const avc_loop_t *loop);
 
