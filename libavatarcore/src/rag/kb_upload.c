@@ -81,8 +81,11 @@ avc_up(avc_call_t *call)
     return ((avc__kb_t *) call->op)->extra;
 }
 
+/* refuse the upload once (the first reason wins): nothing is kept; a 422
+ * names field (NULL: the body) */
 static void
-avc_upload_fail(avc_call_t *call, int status, const char *msg)
+avc_upload_refuse(avc_call_t *call, int status, const char *field,
+    const char *msg)
 {
     avc_upload_t *u = avc_up(call);
 
@@ -91,7 +94,17 @@ avc_upload_fail(avc_call_t *call, int status, const char *msg)
     }
     u->bad = 1;
     avc__rollback(call);
-    avc__call_error(call, status, msg);
+    if (status == 422 && field) {
+        avc__call_invalid(call, field, "value_error", msg);
+    } else {
+        avc__call_error(call, status, msg);
+    }
+}
+
+static void
+avc_upload_fail(avc_call_t *call, int status, const char *msg)
+{
+    avc_upload_refuse(call, status, NULL, msg);
 }
 
 /* A file name as a client sent it: no path, no control characters. */
@@ -587,9 +600,7 @@ avc_upload_checked(avc_call_t *call)
     }
     if (!avc__kb_topic_ok(kb, u->topic)) {
         snprintf(msg, sizeof(msg), "Unknown topic '%s'", u->topic);
-        u->bad = 1;
-        avc__rollback(call);
-        avc__call_invalid(call, "path.topic", "enum", msg);
+        avc_upload_refuse(call, 422, "path.topic", msg);
         return;
     }
     snprintf(u->user, sizeof(u->user), "%lld", call->who.id);
