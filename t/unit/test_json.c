@@ -115,6 +115,13 @@ test_dump_and_error(void)
                "\"bad\",\"type\":\"value_error\"}]}}",
             "ValidationError with details");
     free(s);
+    s = avc_error_json(422, "Already initialized", "/x", NULL);
+    TAP_STR(s, "{\"error\":{\"message\":\"Already initialized\","
+               "\"type\":\"ValidationError\",\"path\":\"/x\","
+               "\"details\":[{\"field\":\"body\",\"message\":"
+               "\"Already initialized\",\"type\":\"value_error\"}]}}",
+            "a ValidationError without details names the body");
+    free(s);
     s = avc_error_json(400, "m", "/\xff", NULL);
     TAP_OK(s && strstr(s, "\"path\":\"\""),
            "a path that is not UTF-8 is left out");

@@ -241,8 +241,9 @@ AVC_API int avc_op_chat_scenarios(avc_call_t *call);
  * 413 PayloadTooLarge, 422 ValidationError, 429 RateLimitError,
  * 502/504 UpstreamError, 503 ServiceUnavailable, 500
  * InternalServerError, other 4xx BadRequest).  details_json, when not
- * NULL, is a JSON array text inserted as "details".  Returns NULL only
- * when out of memory.
+ * NULL, is a JSON array text inserted as "details"; a 422 without it gets
+ * one detail naming the body ({"field":"body","message":message,
+ * "type":"value_error"}).  Returns NULL only when out of memory.
  */
 AVC_API char *avc_error_json(int status, const char *message,
                              const char *path, const char *details_json);

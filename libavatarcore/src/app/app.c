@@ -813,11 +813,6 @@ avc_call_error_details(avc_call_t *call, int status, const char *message,
 void
 avc__call_error(avc_call_t *call, int status, const char *message)
 {
-    if (status == 422) {
-        /* API.md: a ValidationError always has its details */
-        avc__call_invalid(call, "body", "value_error", message);
-        return;
-    }
     avc_call_error_details(call, status, message, NULL);
 }
 
@@ -883,6 +878,12 @@ avc_error_json(int status, const char *message, const char *path,
 
     if (details_json) {
         details = json_loads(details_json, 0, NULL);
+    } else if (status == 422) {
+        /* API.md: a ValidationError always has its details; without a
+           field at fault, the body as a whole */
+        details = json_pack("[{s:s, s:s, s:s}]", "field", "body", "message",
+                            message ? message : "Error", "type",
+                            "value_error");
     }
     err = json_object();
     root = json_object();

@@ -270,7 +270,7 @@ void avc__call_json(avc_call_t *call, int status, json_t *body);
  * Reply with the API error shape and finish the call.  A 422 always has
  * its details: avc__call_invalid names the field ("body.x", "query.x",
  * "path.x"; a bare name is the body's), avc__call_error(call, 422, m)
- * names the body as a whole.
+ * the body as a whole (avc_error_json).
  */
 void avc__call_error(avc_call_t *call, int status, const char *message);
 void avc__call_invalid(avc_call_t *call, const char *field, const char *type,
